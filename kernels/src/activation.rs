@@ -1,0 +1,174 @@
+//! [`Activation`]: the elementwise activations as a value, for layers that pick one at run time.
+
+use crate::dispatch::Kernels;
+use std::fmt;
+use std::str::FromStr;
+
+/// An elementwise activation function.
+///
+/// ```
+/// use sigmo_kernels::{Activation, Kernels};
+///
+/// let k = Kernels::best();
+/// let act: Activation = "leaky_relu".parse().unwrap(); // α = 0.01
+/// let mut x = [-2.0f32, 3.0];
+/// k.activate_inplace(act, &mut x);
+/// assert_eq!(x, [-0.02, 3.0]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    /// f(x) = x.
+    Identity,
+    /// f(x) = 1/(1 + e⁻ˣ).
+    Sigmoid,
+    /// f(x) = tanh x.
+    Tanh,
+    /// f(x) = max(0, x).
+    Relu,
+    /// f(x) = x for x ≥ 0, αx below (α ≥ 0).
+    LeakyRelu(f32),
+    /// f(x) = x for x > 0, α(eˣ − 1) otherwise (α ≥ 0).
+    Elu(f32),
+    /// f(x) = 1 for x > 0, else 0; its derivative is taken as 0.
+    Step,
+}
+
+impl Activation {
+    /// The name [`FromStr`] accepts: `identity`, `sigmoid`, `tanh`, `relu`, `leaky_relu`,
+    /// `elu`, `step`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Identity => "identity",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Relu => "relu",
+            Activation::LeakyRelu(_) => "leaky_relu",
+            Activation::Elu(_) => "elu",
+            Activation::Step => "step",
+        }
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Activation::LeakyRelu(a) | Activation::Elu(a) => write!(f, "{}({a})", self.name()),
+            _ => f.write_str(self.name()),
+        }
+    }
+}
+
+/// An activation name that [`Activation::from_str`] does not know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownActivation(pub String);
+
+impl fmt::Display for UnknownActivation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown activation {:?}; use one of: identity, sigmoid, tanh, relu, leaky_relu[=α], elu[=α], step",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownActivation {}
+
+impl FromStr for Activation {
+    type Err = UnknownActivation;
+    /// Parses a name, with an optional `=α` for `leaky_relu` (default 0.01) and `elu`
+    /// (default 1.0): `"relu"`, `"leaky_relu=0.2"`, `"elu"`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || UnknownActivation(s.to_string());
+        let lower = s.trim().to_ascii_lowercase();
+        let (name, alpha) = match lower.split_once('=') {
+            Some((n, a)) => {
+                let a: f32 = a.trim().parse().map_err(|_| err())?;
+                if !(a.is_finite() && a >= 0.0) {
+                    return Err(err());
+                }
+                (n.trim().to_string(), Some(a))
+            }
+            None => (lower, None),
+        };
+        let act = match (name.as_str(), alpha) {
+            ("identity" | "linear", None) => Activation::Identity,
+            ("sigmoid" | "logistic", None) => Activation::Sigmoid,
+            ("tanh", None) => Activation::Tanh,
+            ("relu", None) => Activation::Relu,
+            ("leaky_relu" | "leakyrelu", a) => Activation::LeakyRelu(a.unwrap_or(0.01)),
+            ("elu", a) => Activation::Elu(a.unwrap_or(1.0)),
+            ("step" | "heaviside", None) => Activation::Step,
+            _ => return Err(err()),
+        };
+        Ok(act)
+    }
+}
+
+impl Kernels {
+    /// y ← f(x) for the activation `act`. Panics if the lengths differ.
+    pub fn activate(&self, act: Activation, x: &[f32], y: &mut [f32]) {
+        match act {
+            Activation::Identity => self.identity(x, y),
+            Activation::Sigmoid => self.sigmoid(x, y),
+            Activation::Tanh => self.tanh(x, y),
+            Activation::Relu => self.relu(x, y),
+            Activation::LeakyRelu(a) => self.leaky_relu(x, y, a),
+            Activation::Elu(a) => self.elu(x, y, a),
+            Activation::Step => self.step(x, y),
+        }
+    }
+
+    /// x ← f(x) for the activation `act`.
+    pub fn activate_inplace(&self, act: Activation, x: &mut [f32]) {
+        match act {
+            Activation::Identity => {}
+            Activation::Sigmoid => self.sigmoid_inplace(x),
+            Activation::Tanh => self.tanh_inplace(x),
+            Activation::Relu => self.relu_inplace(x),
+            Activation::LeakyRelu(a) => self.leaky_relu_inplace(x, a),
+            Activation::Elu(a) => self.elu_inplace(x, a),
+            Activation::Step => self.step_inplace(x),
+        }
+    }
+
+    /// dx ← dy ⊙ f′, with f′ computed from the forward output `y`. Panics if the lengths differ.
+    pub fn activate_backward(&self, act: Activation, y: &[f32], dy: &[f32], dx: &mut [f32]) {
+        match act {
+            Activation::Identity => {
+                assert_eq!(y.len(), dy.len(), "sigmo-kernels: slice lengths differ");
+                dx.copy_from_slice(dy)
+            }
+            Activation::Sigmoid => self.sigmoid_backward(y, dy, dx),
+            Activation::Tanh => self.tanh_backward(y, dy, dx),
+            Activation::Relu => self.relu_backward(y, dy, dx),
+            Activation::LeakyRelu(a) => self.leaky_relu_backward(y, dy, dx, a),
+            Activation::Elu(a) => self.elu_backward(y, dy, dx, a),
+            Activation::Step => {
+                assert!(
+                    y.len() == dy.len() && dy.len() == dx.len(),
+                    "sigmo-kernels: slice lengths differ"
+                );
+                dx.fill(0.0)
+            }
+        }
+    }
+
+    /// dy ← dy ⊙ f′, with f′ computed from the forward output `y`.
+    pub fn activate_backward_inplace(&self, act: Activation, y: &[f32], dy: &mut [f32]) {
+        match act {
+            Activation::Identity => {
+                assert_eq!(y.len(), dy.len(), "sigmo-kernels: slice lengths differ")
+            }
+            Activation::Sigmoid => self.sigmoid_backward_inplace(y, dy),
+            Activation::Tanh => self.tanh_backward_inplace(y, dy),
+            Activation::Relu => self.relu_backward_inplace(y, dy),
+            Activation::LeakyRelu(a) => self.leaky_relu_backward_inplace(y, dy, a),
+            Activation::Elu(a) => self.elu_backward_inplace(y, dy, a),
+            Activation::Step => {
+                assert_eq!(y.len(), dy.len(), "sigmo-kernels: slice lengths differ");
+                dy.fill(0.0)
+            }
+        }
+    }
+}

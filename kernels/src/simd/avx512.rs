@@ -1,0 +1,169 @@
+//! The 16-lane AVX-512F tier (512-bit). Partial registers use masked loads and stores, which
+//! never touch the masked-off lanes' memory.
+
+use super::Simd;
+use std::arch::x86_64::*;
+
+/// Token for the AVX-512 tier: exists only where the CPU has AVX-512F (and AVX2, FMA).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Avx512(());
+
+impl Avx512 {
+    /// # Safety
+    /// The CPU must support AVX-512F, AVX2 and FMA.
+    #[inline(always)]
+    pub(crate) unsafe fn new_unchecked() -> Self {
+        Avx512(())
+    }
+}
+
+/// Runs AVX-512F (and SSE/AVX) intrinsics.
+macro_rules! avx512 {
+    ($e:expr) => {
+        // SAFETY: an `Avx512` token exists only on a CPU with AVX-512F, AVX2 and FMA (see
+        // `new_unchecked`); pointers handed to an intrinsic were bounds-checked against their
+        // slice first, and masked accesses enable only lanes inside the slice.
+        unsafe { $e }
+    };
+}
+
+const L: usize = 16;
+
+/// Mask of the first `n < 16` lanes.
+#[inline(always)]
+fn first(n: usize) -> __mmask16 {
+    ((1u32 << n) - 1) as __mmask16
+}
+
+impl Simd for Avx512 {
+    const FMA: bool = true;
+    const LANES: usize = L;
+    type V = __m512;
+    type M = __mmask16;
+
+    #[inline(always)]
+    fn splat(self, x: f32) -> __m512 {
+        avx512!(_mm512_set1_ps(x))
+    }
+    #[inline(always)]
+    fn load(self, s: &[f32]) -> __m512 {
+        let s = &s[..L];
+        avx512!(_mm512_loadu_ps(s.as_ptr()))
+    }
+    #[inline(always)]
+    fn load_partial(self, s: &[f32], fill: f32) -> __m512 {
+        let k = first(s.len().min(L - 1));
+        avx512!(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), k, s.as_ptr()))
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f32], v: __m512) {
+        let s = &mut s[..L];
+        avx512!(_mm512_storeu_ps(s.as_mut_ptr(), v))
+    }
+    #[inline(always)]
+    fn store_partial(self, s: &mut [f32], v: __m512) {
+        let k = first(s.len().min(L - 1));
+        avx512!(_mm512_mask_storeu_ps(s.as_mut_ptr(), k, v))
+    }
+    #[inline(always)]
+    fn stream(self, s: &mut [f32], v: __m512) {
+        let s = &mut s[..L];
+        assert!((s.as_ptr() as usize).is_multiple_of(64));
+        avx512!(_mm512_stream_ps(s.as_mut_ptr(), v))
+    }
+    #[inline(always)]
+    fn stream_fence(self) {
+        avx512!(_mm_sfence())
+    }
+
+    #[inline(always)]
+    fn add(self, a: __m512, b: __m512) -> __m512 {
+        avx512!(_mm512_add_ps(a, b))
+    }
+    #[inline(always)]
+    fn sub(self, a: __m512, b: __m512) -> __m512 {
+        avx512!(_mm512_sub_ps(a, b))
+    }
+    #[inline(always)]
+    fn mul(self, a: __m512, b: __m512) -> __m512 {
+        avx512!(_mm512_mul_ps(a, b))
+    }
+    #[inline(always)]
+    fn div(self, a: __m512, b: __m512) -> __m512 {
+        avx512!(_mm512_div_ps(a, b))
+    }
+    #[inline(always)]
+    fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+        avx512!(_mm512_fmadd_ps(a, b, c))
+    }
+    #[inline(always)]
+    fn max(self, a: __m512, b: __m512) -> __m512 {
+        avx512!(_mm512_max_ps(a, b))
+    }
+    #[inline(always)]
+    fn min(self, a: __m512, b: __m512) -> __m512 {
+        avx512!(_mm512_min_ps(a, b))
+    }
+    #[inline(always)]
+    fn copysign(self, mag: __m512, sign: __m512) -> __m512 {
+        avx512!({
+            let m = _mm512_set1_epi32(i32::MIN);
+            _mm512_castsi512_ps(_mm512_or_si512(
+                _mm512_andnot_si512(m, _mm512_castps_si512(mag)),
+                _mm512_and_si512(m, _mm512_castps_si512(sign)),
+            ))
+        })
+    }
+    #[inline(always)]
+    fn gt(self, a: __m512, b: __m512) -> __mmask16 {
+        avx512!(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b))
+    }
+    #[inline(always)]
+    fn lt(self, a: __m512, b: __m512) -> __mmask16 {
+        avx512!(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, b))
+    }
+    #[inline(always)]
+    fn is_nan(self, a: __m512) -> __mmask16 {
+        avx512!(_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, a))
+    }
+    #[inline(always)]
+    fn mask_or(self, a: __mmask16, b: __mmask16) -> __mmask16 {
+        a | b
+    }
+    #[inline(always)]
+    fn any(self, m: __mmask16) -> bool {
+        m != 0
+    }
+    #[inline(always)]
+    fn select(self, m: __mmask16, a: __m512, b: __m512) -> __m512 {
+        avx512!(_mm512_mask_blend_ps(m, b, a))
+    }
+    #[inline(always)]
+    fn pow2_scale(self, p: __m512, n: __m512) -> __m512 {
+        // vscalefps rounds p·2^floor(n) once, subnormals included: the same value the split
+        // product of the other tiers gives.
+        avx512!(_mm512_scalef_ps(p, n))
+    }
+    #[inline(always)]
+    fn reduce_add(self, v: __m512) -> f32 {
+        avx512!({
+            let lo = _mm512_castps512_ps256(v);
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+            let s = _mm256_add_ps(lo, hi);
+            let h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
+            let a = _mm_add_ps(h, _mm_movehl_ps(h, h));
+            _mm_cvtss_f32(_mm_add_ss(a, _mm_shuffle_ps::<0b01>(a, a)))
+        })
+    }
+    #[inline(always)]
+    fn reduce_max(self, v: __m512) -> f32 {
+        avx512!({
+            let lo = _mm512_castps512_ps256(v);
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+            let s = _mm256_max_ps(lo, hi);
+            let h = _mm_max_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
+            let a = _mm_max_ps(h, _mm_movehl_ps(h, h));
+            _mm_cvtss_f32(_mm_max_ss(a, _mm_shuffle_ps::<0b01>(a, a)))
+        })
+    }
+}

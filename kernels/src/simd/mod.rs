@@ -1,0 +1,84 @@
+//! The lane trait every kernel is written against, and its four tiers.
+//!
+//! A kernel is one generic function `fn k<S: Simd>(s: S, …)`. Each tier instantiates it inside a
+//! `#[target_feature]` function (see `crate::dispatch`), so the trait's `#[inline(always)]`
+//! methods compile to that tier's instructions. A tier value is a zero-sized token: holding one
+//! proves the CPU runs the tier, which is what makes the methods safe to call.
+//!
+//! Semantics shared by all tiers (the bit-identity of the FMA tiers rests on them):
+//! - `max(a, b)` is `a > b ? a : b` and `min(a, b)` is `a < b ? a : b` (the x86 `maxps`/`minps`
+//!   rule): a NaN in `a` gives `b`, a NaN in `b` gives `b`.
+//! - `mul_add(a, b, c)` is `a·b + c` rounded once on FMA tiers, twice on SSE4.1.
+//! - `pow2_scale(p, n)` is `p·2ⁿ` rounded once (subnormal results included) for integral
+//!   `n ∈ [-151, 128]` and `p ∈ [0.5, 2]`.
+//! - `reduce_add`/`reduce_max` fold a register by halves: lane `i` with lane `i + L/2`, then
+//!   `i + L/4`, … so that registers of different widths reproduce one fixed tree.
+
+pub(crate) mod scalar;
+
+#[cfg(all(feature = "simd", target_arch = "x86_64"))]
+pub(crate) mod avx2;
+#[cfg(all(feature = "simd", target_arch = "x86_64"))]
+pub(crate) mod avx512;
+#[cfg(all(feature = "simd", target_arch = "x86_64"))]
+pub(crate) mod sse41;
+
+/// One tier's vector operations. See the module docs for the shared semantics.
+pub(crate) trait Simd: Copy {
+    /// f32 lanes per register.
+    const LANES: usize;
+    /// Whether `mul_add` is fused (one rounding).
+    const FMA: bool;
+    /// A register of `LANES` f32.
+    type V: Copy;
+    /// A lane mask, as produced by comparisons.
+    type M: Copy;
+
+    fn splat(self, x: f32) -> Self::V;
+    /// Loads `s[..LANES]`. Panics if `s` is shorter.
+    fn load(self, s: &[f32]) -> Self::V;
+    /// Loads `s[..n]` (`n = s.len() < LANES`) and fills the other lanes with `fill`; touches
+    /// no memory past `s`.
+    fn load_partial(self, s: &[f32], fill: f32) -> Self::V;
+    /// Stores into `s[..LANES]`. Panics if `s` is shorter.
+    fn store(self, s: &mut [f32], v: Self::V);
+    /// Stores the first `s.len() < LANES` lanes; touches no memory past `s`.
+    fn store_partial(self, s: &mut [f32], v: Self::V);
+    /// Non-temporal store into `s[..LANES]`; `s` must start on a `4·LANES`-byte boundary
+    /// (panics otherwise). Follow a run of them with [`Simd::stream_fence`].
+    fn stream(self, s: &mut [f32], v: Self::V);
+    /// Orders earlier non-temporal stores before later memory accesses.
+    fn stream_fence(self);
+
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    fn sub(self, a: Self::V, b: Self::V) -> Self::V;
+    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a·b + c`.
+    fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a > b ? a : b`.
+    fn max(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a < b ? a : b`.
+    fn min(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Magnitude of `mag` with the sign bit of `sign`.
+    fn copysign(self, mag: Self::V, sign: Self::V) -> Self::V;
+
+    /// `a > b` (false when either is NaN).
+    fn gt(self, a: Self::V, b: Self::V) -> Self::M;
+    /// `a < b` (false when either is NaN).
+    fn lt(self, a: Self::V, b: Self::V) -> Self::M;
+    /// `a` is NaN.
+    fn is_nan(self, a: Self::V) -> Self::M;
+    fn mask_or(self, a: Self::M, b: Self::M) -> Self::M;
+    /// Whether any lane is set.
+    fn any(self, m: Self::M) -> bool;
+    /// `m ? a : b` per lane.
+    fn select(self, m: Self::M, a: Self::V, b: Self::V) -> Self::V;
+
+    /// `p·2ⁿ` rounded once; see the module docs for the domain.
+    fn pow2_scale(self, p: Self::V, n: Self::V) -> Self::V;
+    /// Sum of the lanes by the fixed halving tree.
+    fn reduce_add(self, v: Self::V) -> f32;
+    /// Max of the lanes by the fixed halving tree, with [`Simd::max`].
+    fn reduce_max(self, v: Self::V) -> f32;
+}

@@ -1,0 +1,64 @@
+//! `tanh` through expm1, which keeps full relative accuracy near 0 (no 1 − 2/(e²ˣ+1)
+//! cancellation): with t = expm1(−2|x|) ∈ (−1, 0], tanh|x| = −t/(2 + t), then the sign of x
+//! is copied back. Saturates to ±1 for |x| ≥ 10; tanh(±0) = ±0; NaN propagates.
+//!
+//! Backward: tanh′ = 1 − y² (one fused multiply-add) from the forward output y.
+
+use crate::drive::{map, map2, map2_inplace, map_inplace};
+use crate::exp::expm1_neg_hilo;
+use crate::simd::Simd;
+
+/// Below this, expm1 is −1 in f32 and tanh is saturated.
+const A_MIN: f32 = -20.0;
+
+#[inline(always)]
+pub(crate) fn tanh_v<S: Simd>(s: S, x: S::V) -> S::V {
+    let z = s.copysign(x, s.splat(-1.0));
+    let a = s.max(s.splat(A_MIN), s.add(z, z));
+    // t = expm1(−2|x|) = th + tl; d = 2 + t = dh + dl (Fast2Sum, 2 ≥ |th|).
+    let (th, tl) = expm1_neg_hilo(s, a);
+    let two = s.splat(2.0);
+    let dh = s.add(two, th);
+    let dl = s.add(s.add(s.sub(two, dh), th), tl);
+    // q = −th/dh, then one correction step for the low parts; 1/d = (1 + q)/2 exactly in
+    // real arithmetic, which is all the (tiny) correction needs.
+    let q = s.div(s.sub(s.splat(0.0), th), dh);
+    let c = s.add(s.mul_add(q, dh, th), s.mul_add(q, dl, tl));
+    let w = s.mul_add(q, s.splat(0.5), s.splat(0.5));
+    let r = s.mul_add(s.sub(s.splat(0.0), c), w, q);
+    s.copysign(r, x)
+}
+
+#[inline(always)]
+pub(crate) fn tanh<S: Simd>(s: S, x: &[f32], y: &mut [f32]) {
+    map!(s, x, y, |v| tanh_v(s, v))
+}
+
+#[inline(always)]
+pub(crate) fn tanh_inplace<S: Simd>(s: S, x: &mut [f32]) {
+    map_inplace!(s, x, |v| tanh_v(s, v))
+}
+
+/// dx = dy·(1 − y²).
+#[inline(always)]
+pub(crate) fn tanh_grad_v<S: Simd>(s: S, y: S::V, dy: S::V) -> S::V {
+    let one = s.splat(1.0);
+    let d = if S::FMA {
+        // 1 − y², rounded once.
+        s.mul_add(s.sub(s.splat(0.0), y), y, one)
+    } else {
+        // Without FMA, 1 − y·y would cancel; (1 − y)(1 + y) does not.
+        s.mul(s.sub(one, y), s.add(one, y))
+    };
+    s.mul(dy, d)
+}
+
+#[inline(always)]
+pub(crate) fn tanh_backward<S: Simd>(s: S, y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    map2!(s, y, dy, dx, |a, b| tanh_grad_v(s, a, b))
+}
+
+#[inline(always)]
+pub(crate) fn tanh_backward_inplace<S: Simd>(s: S, y: &[f32], dy_dx: &mut [f32]) {
+    map2_inplace!(s, y, dy_dx, |a, b| tanh_grad_v(s, a, b))
+}

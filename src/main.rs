@@ -1,0 +1,34 @@
+//! The `sigmo` command.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Fast, proven CPU building blocks for neural networks.
+#[derive(Parser)]
+#[command(name = "sigmo", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the kernel tier this CPU runs (honouring SIGMO_ISA) and what is available.
+    Info,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Info => match sigmo::info::Info::detect() {
+            Ok(info) => {
+                println!("{info}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sigmo: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

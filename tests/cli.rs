@@ -1,0 +1,61 @@
+//! The `sigmo` command as a user runs it.
+
+use std::process::Command;
+
+fn sigmo(args: &[&str], isa: Option<&str>) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sigmo"));
+    c.args(args);
+    match isa {
+        Some(v) => c.env("SIGMO_ISA", v),
+        None => c.env_remove("SIGMO_ISA"),
+    };
+    c.output().expect("run sigmo")
+}
+
+#[test]
+fn info_reports_the_detected_tier() {
+    let out = sigmo(&["info"], None);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let best = sigmo::kernels::Isa::best_available();
+    assert!(
+        text.contains(&format!(
+            "kernels:   {} ({} lanes, detected)",
+            best,
+            best.lanes()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("available: scalar"), "{text}");
+}
+
+#[test]
+fn info_honours_sigmo_isa() {
+    for isa in sigmo::kernels::Isa::available() {
+        let out = sigmo(&["info"], Some(isa.name()));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains(&format!("kernels:   {isa} ")) && text.contains("forced by SIGMO_ISA"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_sigmo_isa_is_one_clear_line_and_a_failure() {
+    let out = sigmo(&["info"], Some("neon9000"));
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("SIGMO_ISA") && err.contains("neon9000") && err.contains("avx2"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn unknown_subcommand_fails() {
+    let out = sigmo(&["frobnicate"], None);
+    assert!(!out.status.success());
+}
