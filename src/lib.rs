@@ -21,3 +21,8 @@
 pub use sigmo_kernels as kernels;
 
 pub mod info;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

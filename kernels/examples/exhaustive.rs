@@ -76,6 +76,17 @@ fn sweep(
     worst
 }
 
+/// A positive integer option value, or exit with a message.
+fn number(v: Option<String>, flag: &str) -> u64 {
+    match v.and_then(|v| v.parse().ok()) {
+        Some(n) => n,
+        None => {
+            eprintln!("exhaustive: {flag} needs a whole number");
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() {
     let mut step = 1u64;
     let mut threads = std::thread::available_parallelism()
@@ -85,15 +96,14 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--step" => step = args.next().and_then(|v| v.parse().ok()).expect("--step K"),
-            "--threads" => {
-                threads = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--threads N")
-            }
+            "--step" => step = number(args.next(), "--step"),
+            "--threads" => threads = number(args.next(), "--threads") as usize,
             _ => names.push(a),
         }
+    }
+    if step == 0 || threads == 0 {
+        eprintln!("exhaustive: --step and --threads must be at least 1");
+        std::process::exit(2);
     }
     let tiers: Vec<Kernels> = Isa::available()
         .into_iter()

@@ -122,7 +122,7 @@ impl Kernels {
     /// x ← f(x) for the activation `act`.
     pub fn activate_inplace(&self, act: Activation, x: &mut [f32]) {
         match act {
-            Activation::Identity => {}
+            Activation::Identity => self.identity_inplace(x),
             Activation::Sigmoid => self.sigmoid_inplace(x),
             Activation::Tanh => self.tanh_inplace(x),
             Activation::Relu => self.relu_inplace(x),

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 /// The kernels bound to one [`Isa`] tier.
 ///
 /// A `Kernels` value can only be made for a tier this CPU and this build run, so its methods
-/// are safe to call. It is `Copy` and one byte wide: keep it, or call [`Kernels::best`] (cached).
+/// are safe to call. It is `Copy` and two bytes wide: keep it, or call [`Kernels::best`] (cached).
 ///
 /// ```
 /// use sigmo_kernels::{Isa, Kernels};
@@ -40,7 +40,7 @@ pub struct Kernels {
 fn scalar_fma() -> bool {
     #[cfg(all(feature = "simd", target_arch = "x86_64"))]
     {
-        std::arch::is_x86_feature_detected!("fma")
+        std::arch::is_x86_feature_detected!("avx") && std::arch::is_x86_feature_detected!("fma")
     }
     #[cfg(not(all(feature = "simd", target_arch = "x86_64")))]
     {
@@ -102,7 +102,7 @@ macro_rules! kernel_table {
         mod tier_scalar_fma {
             use super::*;
             $(
-                #[target_feature(enable = "fma")]
+                #[target_feature(enable = "avx,fma")]
                 pub(super) fn $name($($arg: $ty),*) $(-> $ret)? {
                     $body(Scalar, $($arg),*)
                 }
@@ -143,8 +143,8 @@ macro_rules! kernel_table {
             $(
                 #[target_feature(enable = "avx512f,avx2,fma")]
                 pub(super) fn $name($($arg: $ty),*) $(-> $ret)? {
-                    // SAFETY: this function is compiled for, and only entered on, AVX-512F CPUs
-                    // (callers hold a `Kernels` whose tier was checked).
+                    // SAFETY: this function is compiled for, and only entered on, CPUs with
+                    // AVX-512F, AVX2, FMA and F16C (callers hold a `Kernels` whose tier was checked).
                     let s = unsafe { Avx512::new_unchecked() };
                     $body(s, $($arg),*)
                 }
@@ -158,7 +158,7 @@ macro_rules! kernel_table {
                 pub fn $name(&self, $($arg: $ty),*) $(-> $ret)? {
                     match self.isa {
                         #[cfg(all(feature = "simd", target_arch = "x86_64"))]
-                        // SAFETY: `scalar_fma` is set only where the CPU has FMA.
+                        // SAFETY: `scalar_fma` is set only where the CPU has AVX and FMA.
                         Isa::Scalar if self.scalar_fma => unsafe { tier_scalar_fma::$name($($arg),*) },
                         #[cfg(all(feature = "simd", target_arch = "x86_64"))]
                         // SAFETY: `self.isa` was checked against the CPU when `self` was made.
@@ -224,6 +224,8 @@ kernel_table! {
     fn step_inplace(x: &mut [f32]) = relu::step_inplace;
     /// y ← x.
     fn identity(x: &[f32], y: &mut [f32]) = relu::identity;
+    /// x ← x (nothing to do; here so that every activation has an in-place form).
+    fn identity_inplace(x: &mut [f32]) = relu::identity_inplace;
 
     /// dx ← dy ⊙ σ′, with σ′ = y·(1 − y) from the forward output `y`.
     fn sigmoid_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) = sigmoid::sigmoid_backward;

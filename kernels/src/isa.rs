@@ -14,7 +14,7 @@ pub const ISA_ENV: &str = "SIGMO_ISA";
 /// | `Scalar` | 1     | nothing (any target)   | `f32::mul_add`     |
 /// | `Sse41`  | 4     | x86-64 SSE4.1          | no (mul, then add) |
 /// | `Avx2`   | 8     | x86-64 AVX2 + FMA      | yes                |
-/// | `Avx512` | 16    | x86-64 AVX-512F        | yes                |
+/// | `Avx512` | 16    | x86-64 AVX-512F (+AVX2, FMA) | yes          |
 ///
 /// `Scalar`, `Avx2` and `Avx512` run the same algorithm with a fused multiply-add at every
 /// step, so they return the same bits for the same input. `Sse41` has no FMA: it may differ
@@ -129,7 +129,14 @@ impl Isa {
                     ("avx2", std::arch::is_x86_feature_detected!("avx2")),
                     ("fma", std::arch::is_x86_feature_detected!("fma")),
                 ],
-                Isa::Avx512 => &[("avx512f", std::arch::is_x86_feature_detected!("avx512f"))],
+                // The AVX-512 instantiation is compiled with avx512f, avx2 and fma (which rustc
+                // ties to f16c too): all must be present.
+                Isa::Avx512 => &[
+                    ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+                    ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+                    ("fma", std::arch::is_x86_feature_detected!("fma")),
+                    ("f16c", std::arch::is_x86_feature_detected!("f16c")),
+                ],
             };
             let lacking: Vec<&str> = need.iter().filter(|(_, ok)| !ok).map(|(n, _)| *n).collect();
             if lacking.is_empty() {

@@ -35,8 +35,10 @@
 //! ## Bit-identical tiers
 //! `Scalar` (via `f32::mul_add`), `Avx2` and `Avx512` run the same operations with a fused
 //! multiply-add at every step, and every reduction uses 16 virtual lanes folded by one fixed
-//! tree, so the three return the same bits for the same input. `Sse41` has no FMA: it may differ
-//! in the last bits and meets the same accuracy bounds.
+//! tree, so the three return the same bits for the same input. A NaN input comes out as the
+//! same (quieted) NaN on every tier; only where two NaNs with different payloads meet (e.g.
+//! `dy` and `y` of a backward kernel) which payload survives is not specified. `Sse41` has no
+//! FMA: it may differ in the last bits and meets the same accuracy bounds.
 //!
 //! ## Accuracy (against an f64 reference, in ULP of the f32 result)
 //! | kernel | bound | special values |
@@ -53,7 +55,9 @@
 //!
 //! ## Panics
 //! Two-slice kernels panic when the lengths differ, as `copy_from_slice` does; the row
-//! kernels panic unless `cols` divides the length. Nothing else panics.
+//! kernels panic unless `cols` divides the length. [`Kernels::best`], and so every free
+//! function, panics when `SIGMO_ISA` names an unknown tier or one the CPU lacks (the message
+//! says which); [`Kernels::try_best`] returns that error instead. Nothing else panics.
 
 #![warn(missing_docs)]
 

@@ -50,9 +50,17 @@ macro_rules! unary {
 }
 
 unary!(relu, relu_inplace, |s, v| relu_v(s, v));
-unary!(leaky_relu, leaky_relu_inplace, |s, v, alpha| leaky_relu_v(
-    s, v, alpha
-));
+// With α = 0, leaky ReLU is ReLU: run that, so that −∞ gives 0 rather than 0·(−∞) = NaN.
+// (The branch is loop-invariant.)
+unary!(
+    leaky_relu,
+    leaky_relu_inplace,
+    |s, v, alpha| if alpha == 0.0 {
+        relu_v(s, v)
+    } else {
+        leaky_relu_v(s, v, alpha)
+    }
+);
 unary!(elu, elu_inplace, |s, v, alpha| elu_v(s, v, alpha));
 unary!(step, step_inplace, |s, v| step_v(s, v));
 
@@ -61,6 +69,10 @@ unary!(step, step_inplace, |s, v| step_v(s, v));
 pub(crate) fn identity<S: Simd>(s: S, x: &[f32], y: &mut [f32]) {
     map!(s, x, y, |v| v)
 }
+
+/// x ← x: nothing to do.
+#[inline(always)]
+pub(crate) fn identity_inplace<S: Simd>(_s: S, _x: &mut [f32]) {}
 
 macro_rules! backward {
     ($name:ident, $inplace:ident, |$s:ident, $y:ident, $dy:ident $(, $p:ident)*| $e:expr) => {

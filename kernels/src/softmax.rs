@@ -126,10 +126,10 @@ fn softmax_block<S: Simd>(s: S, x: &[f32], y: &mut [f32]) {
     let mut v = [s.splat(ninf); VLANES];
     let mut acc = [s.splat(ninf); VLANES];
     let mut nan = s.is_nan(s.splat(0.0));
-    for j in 0..nreg {
-        v[j] = block_reg(s, x, j, ninf);
-        nan = s.mask_or(nan, s.is_nan(v[j]));
-        acc[j] = s.max(v[j], acc[j]);
+    for (j, (vj, aj)) in v.iter_mut().zip(acc.iter_mut()).take(nreg).enumerate() {
+        *vj = block_reg(s, x, j, ninf);
+        nan = s.mask_or(nan, s.is_nan(*vj));
+        *aj = s.max(*vj, *aj);
     }
     let m = if s.any(nan) {
         f32::NAN
@@ -138,9 +138,9 @@ fn softmax_block<S: Simd>(s: S, x: &[f32], y: &mut [f32]) {
     };
     let vm = s.splat(m);
     let mut k = Kahan::new(s, 0.0);
-    for j in 0..nreg {
-        v[j] = exp_shifted(s, v[j], vm);
-        k.add(s, j, v[j]);
+    for (j, vj) in v.iter_mut().take(nreg).enumerate() {
+        *vj = exp_shifted(s, *vj, vm);
+        k.add(s, j, *vj);
     }
     let inv = s.splat(1.0 / k.total(s));
     for (j, e) in v.iter().enumerate().take(nreg) {

@@ -97,28 +97,8 @@ fn unaries() -> Vec<Unary> {
     ]
 }
 
-/// Guard cells around every output: a NaN pattern no kernel produces.
-const GUARD: usize = 17;
-const POISON: u32 = 0x7fb0_dead;
-
-/// Runs `run` on `x` into an output placed at `out_off` inside a poisoned buffer; checks the
-/// guards and returns the output.
 fn run_guarded(k: &Kernels, run: Run, x: &[f32], out_off: usize) -> Vec<f32> {
-    let n = x.len();
-    let mut buf = vec![f32::from_bits(POISON); GUARD + out_off + n + GUARD];
-    run(k, x, &mut buf[GUARD + out_off..GUARD + out_off + n]);
-    for (i, v) in buf.iter().enumerate() {
-        let inside = (GUARD + out_off..GUARD + out_off + n).contains(&i);
-        if !inside {
-            assert_eq!(
-                v.to_bits(),
-                POISON,
-                "{}: write outside the output at cell {i} (len {n}, offset {out_off})",
-                k.isa()
-            );
-        }
-    }
-    buf[GUARD + out_off..GUARD + out_off + n].to_vec()
+    guarded(x.len(), out_off, k.isa().name(), |y| run(k, x, y))
 }
 
 #[test]
@@ -145,12 +125,12 @@ fn unary_kernels_every_tier_length_and_offset() {
                         );
                         worst = worst.max(e);
                     }
-                    // In place gives the very same bits.
-                    let mut z = x.to_vec();
-                    (u.inplace)(&k, &mut z);
+                    // In place, at the same unaligned offset, gives the very same bits.
+                    let mut z = data.clone();
+                    (u.inplace)(&k, &mut z[off..]);
                     for i in 0..n {
                         assert_eq!(
-                            z[i].to_bits(),
+                            z[off + i].to_bits(),
                             y[i].to_bits(),
                             "{} in place on {} differs at {i} (len {n})",
                             u.name,
@@ -256,10 +236,11 @@ fn backward_kernels_every_tier_length_and_offset() {
                 for off in [0, 1, l.saturating_sub(1)] {
                     let mut r = Rng::new((n * 131 + off) as u64);
                     let y: Vec<f32> = r.vec(n + off, b.y_range.0, b.y_range.1);
-                    let dy: Vec<f32> = r.vec(n + off, -2.0, 2.0);
-                    let (y, dy) = (&y[off..], &dy[..n]);
-                    let mut dx = vec![f32::NAN; n];
-                    (b.run)(&k, y, dy, &mut dx);
+                    // dy at another offset; both slices end where their allocations end.
+                    let off2 = (off + 1) % l.max(2);
+                    let dy: Vec<f32> = r.vec(n + off2, -2.0, 2.0);
+                    let (y, dy) = (&y[off..], &dy[off2..]);
+                    let dx = guarded(n, (off * 5) % l.max(1), b.name, |o| (b.run)(&k, y, dy, o));
                     for i in 0..n {
                         let e = reference::ulp_error(dx[i], (b.reference)(y[i], dy[i]));
                         assert!(
@@ -380,4 +361,27 @@ fn length_mismatch_panics_with_the_lengths() {
 fn backward_length_mismatch_panics() {
     let k = Kernels::best();
     k.sigmoid_backward(&[0.5; 4], &[1.0; 3], &mut [0.0; 4]);
+}
+
+#[test]
+fn streaming_stores_for_long_outputs_at_every_output_offset() {
+    // Out-of-place maps from STREAM_MIN_LEN elements use non-temporal stores after a peeled,
+    // partial head; check the head, body, tail and guards at every output alignment.
+    for k in tiers() {
+        let l = k.isa().lanes();
+        let n = sigmo_kernels::STREAM_MIN_LEN + l + 1;
+        let x = Rng::new(42).vec(n, -20.0, 20.0);
+        let mut want = x.clone();
+        k.exp_inplace(&mut want);
+        for out_off in 0..l.max(1) {
+            let y = guarded(n, out_off, k.isa().name(), |y| k.exp(&x, y));
+            assert!(
+                hash(&y) == hash(&want),
+                "{}: streamed exp differs from in-place at offset {out_off}",
+                k.isa()
+            );
+        }
+        let y = guarded(n, 1, k.isa().name(), |y| k.relu(&x, y));
+        assert!(y.iter().zip(&x).all(|(a, b)| *a == b.max(0.0)));
+    }
 }

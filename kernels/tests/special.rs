@@ -164,7 +164,14 @@ fn tanh_signs_and_saturation() {
 fn specials_through_every_unary_kernel_on_every_tier() {
     type F = fn(&Kernels, &[f32], &mut [f32]);
     type Case = (&'static str, F, fn(f32) -> f64, f64);
-    let kernels: [Case; 4] = [
+    fn nan_or(x: f32, f: fn(f64) -> f64) -> f64 {
+        if x.is_nan() {
+            f64::NAN
+        } else {
+            f(f64::from(x))
+        }
+    }
+    let kernels: [Case; 9] = [
         ("exp", EXP, reference::exp, 1.0),
         ("sigmoid", SIG, reference::sigmoid, 1.5),
         ("tanh", TANH, reference::tanh, 2.0),
@@ -173,6 +180,37 @@ fn specials_through_every_unary_kernel_on_every_tier() {
             |k, x, y| k.elu(x, y, 1.0),
             |x| reference::elu(x, 1.0),
             2.0,
+        ),
+        (
+            "relu",
+            |k, x, y| k.relu(x, y),
+            |x| nan_or(x, |v| v.max(0.0)),
+            0.0,
+        ),
+        (
+            "leaky_relu(0.1)",
+            |k, x, y| k.leaky_relu(x, y, 0.1),
+            |x| nan_or(x, |v| if v < 0.0 { v * f64::from(0.1f32) } else { v }),
+            0.5,
+        ),
+        // α = 0 is ReLU: −∞ gives 0, not 0·(−∞) = NaN.
+        (
+            "leaky_relu(0)",
+            |k, x, y| k.leaky_relu(x, y, 0.0),
+            |x| nan_or(x, |v| v.max(0.0)),
+            0.0,
+        ),
+        (
+            "step",
+            |k, x, y| k.step(x, y),
+            |x| nan_or(x, |v| if v > 0.0 { 1.0 } else { 0.0 }),
+            0.0,
+        ),
+        (
+            "identity",
+            |k, x, y| k.identity(x, y),
+            |x| f64::from(x),
+            0.0,
         ),
     ];
     let x = specials();
@@ -207,6 +245,105 @@ fn specials_through_every_unary_kernel_on_every_tier() {
                 "{}: {} and {} differ in bits",
                 w[0].0, w[0].1, w[1].1
             );
+        }
+    }
+}
+
+#[test]
+fn specials_through_every_backward_kernel_on_every_tier() {
+    type B = fn(&Kernels, &[f32], &[f32], &mut [f32]);
+    type Case = (&'static str, B, fn(f64, f64) -> f64, Vec<f32>, f64);
+    let unit = vec![
+        0.0,
+        -0.0,
+        1.0,
+        0.5,
+        f32::from_bits(1),
+        f32::MIN_POSITIVE,
+        1.0 - f32::EPSILON / 2.0,
+        f32::NAN,
+    ];
+    let signed_unit: Vec<f32> = unit.iter().flat_map(|&v| [v, -v]).collect();
+    let cases: Vec<Case> = vec![
+        (
+            "sigmoid_backward",
+            |k, y, d, o| k.sigmoid_backward(y, d, o),
+            |y, d| d * (y * (1.0 - y)),
+            unit,
+            2.0,
+        ),
+        (
+            "tanh_backward",
+            |k, y, d, o| k.tanh_backward(y, d, o),
+            |y, d| d * (1.0 - y * y),
+            signed_unit,
+            1.5,
+        ),
+        (
+            "relu_backward",
+            |k, y, d, o| k.relu_backward(y, d, o),
+            |y, d| if y > 0.0 { d } else { 0.0 },
+            specials(),
+            0.0,
+        ),
+        (
+            "leaky_relu_backward",
+            |k, y, d, o| k.leaky_relu_backward(y, d, o, 0.1),
+            |y, d| if y > 0.0 { d } else { d * f64::from(0.1f32) },
+            specials(),
+            0.5,
+        ),
+        (
+            "elu_backward",
+            |k, y, d, o| k.elu_backward(y, d, o, 1.0),
+            |y, d| if y > 0.0 { d } else { d * (y + 1.0) },
+            specials()
+                .into_iter()
+                .filter(|v| v.is_nan() || *v >= -1.0)
+                .collect(),
+            1.5,
+        ),
+    ];
+    let dys = specials();
+    for (name, f, r, ys, bound) in cases {
+        // Every (y, dy) pair.
+        let (y, dy): (Vec<f32>, Vec<f32>) = ys
+            .iter()
+            .flat_map(|&y| dys.iter().map(move |&d| (y, d)))
+            .unzip();
+        let mut hashes = Vec::new();
+        for k in tiers() {
+            let mut dx = vec![0.0; y.len()];
+            f(&k, &y, &dy, &mut dx);
+            for i in 0..y.len() {
+                let want = r(f64::from(y[i]), f64::from(dy[i]));
+                let e = reference::ulp_error(dx[i], want);
+                assert!(
+                    e <= bound,
+                    "{name} on {}: y = {:e}, dy = {:e} gave {:e}, want {want:e}",
+                    k.isa(),
+                    y[i],
+                    dy[i],
+                    dx[i]
+                );
+            }
+            if k.isa().has_fma() {
+                hashes.push(dx);
+            }
+        }
+        for w in hashes.windows(2) {
+            for i in 0..y.len() {
+                // Same bits; where two NaNs meet, which payload survives is not specified
+                // (the compiler may order a product's operands either way).
+                let both_nan = y[i].is_nan() && dy[i].is_nan();
+                assert!(
+                    w[0][i].to_bits() == w[1][i].to_bits()
+                        || (both_nan && w[0][i].is_nan() && w[1][i].is_nan()),
+                    "{name}: FMA tiers differ at y = {:#x}, dy = {:#x}",
+                    y[i].to_bits(),
+                    dy[i].to_bits()
+                );
+            }
         }
     }
 }

@@ -44,6 +44,7 @@ impl Simd for Avx2 {
     }
     #[inline(always)]
     fn load_partial(self, s: &[f32], fill: f32) -> __m256 {
+        debug_assert!(s.len() < L);
         let mut buf = [fill; L];
         let n = s.len().min(L);
         buf[..n].copy_from_slice(&s[..n]);
@@ -56,6 +57,7 @@ impl Simd for Avx2 {
     }
     #[inline(always)]
     fn store_partial(self, s: &mut [f32], v: __m256) {
+        debug_assert!(s.len() < L);
         let mut buf = [0.0f32; L];
         avx!(_mm256_storeu_ps(buf.as_mut_ptr(), v));
         let n = s.len().min(L);

@@ -4,13 +4,13 @@
 use super::Simd;
 use std::arch::x86_64::*;
 
-/// Token for the AVX-512 tier: exists only where the CPU has AVX-512F (and AVX2, FMA).
+/// Token for the AVX-512 tier: exists only where the CPU has AVX-512F, AVX2, FMA and F16C.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Avx512(());
 
 impl Avx512 {
     /// # Safety
-    /// The CPU must support AVX-512F, AVX2 and FMA.
+    /// The CPU must support AVX-512F, AVX2, FMA and F16C.
     #[inline(always)]
     pub(crate) unsafe fn new_unchecked() -> Self {
         Avx512(())
@@ -20,7 +20,7 @@ impl Avx512 {
 /// Runs AVX-512F (and SSE/AVX) intrinsics.
 macro_rules! avx512 {
     ($e:expr) => {
-        // SAFETY: an `Avx512` token exists only on a CPU with AVX-512F, AVX2 and FMA (see
+        // SAFETY: an `Avx512` token exists only on a CPU with AVX-512F, AVX2, FMA, F16C (see
         // `new_unchecked`); pointers handed to an intrinsic were bounds-checked against their
         // slice first, and masked accesses enable only lanes inside the slice.
         unsafe { $e }
@@ -52,6 +52,7 @@ impl Simd for Avx512 {
     }
     #[inline(always)]
     fn load_partial(self, s: &[f32], fill: f32) -> __m512 {
+        debug_assert!(s.len() < L);
         let k = first(s.len().min(L - 1));
         avx512!(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), k, s.as_ptr()))
     }
@@ -62,6 +63,7 @@ impl Simd for Avx512 {
     }
     #[inline(always)]
     fn store_partial(self, s: &mut [f32], v: __m512) {
+        debug_assert!(s.len() < L);
         let k = first(s.len().min(L - 1));
         avx512!(_mm512_mask_storeu_ps(s.as_mut_ptr(), k, v))
     }
@@ -106,13 +108,13 @@ impl Simd for Avx512 {
     }
     #[inline(always)]
     fn copysign(self, mag: __m512, sign: __m512) -> __m512 {
-        avx512!({
-            let m = _mm512_set1_epi32(i32::MIN);
-            _mm512_castsi512_ps(_mm512_or_si512(
-                _mm512_andnot_si512(m, _mm512_castps_si512(mag)),
-                _mm512_and_si512(m, _mm512_castps_si512(sign)),
-            ))
-        })
+        // One bitwise select: (mag & !m) | (sign & m), truth table 0xD8 for (A, B, C) =
+        // (mag, sign, m).
+        avx512!(_mm512_castsi512_ps(_mm512_ternarylogic_epi32::<0xD8>(
+            _mm512_castps_si512(mag),
+            _mm512_castps_si512(sign),
+            _mm512_set1_epi32(i32::MIN),
+        )))
     }
     #[inline(always)]
     fn gt(self, a: __m512, b: __m512) -> __mmask16 {

@@ -30,8 +30,9 @@ impl Simd for Scalar {
         s[0]
     }
     #[inline(always)]
-    fn load_partial(self, _s: &[f32], fill: f32) -> f32 {
+    fn load_partial(self, s: &[f32], fill: f32) -> f32 {
         // A partial one-lane register holds no element.
+        debug_assert!(s.is_empty());
         fill
     }
     #[inline(always)]
@@ -39,7 +40,9 @@ impl Simd for Scalar {
         s[0] = v;
     }
     #[inline(always)]
-    fn store_partial(self, _s: &mut [f32], _v: f32) {}
+    fn store_partial(self, s: &mut [f32], _v: f32) {
+        debug_assert!(s.is_empty());
+    }
     #[inline(always)]
     fn stream(self, s: &mut [f32], v: f32) {
         s[0] = v;

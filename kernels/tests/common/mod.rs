@@ -154,7 +154,29 @@ pub fn hash(v: &[f32]) -> u64 {
     h
 }
 
-/// Same bits, or both NaN (NaN payloads are not part of any contract here).
+/// Guard cells around every output written through [`guarded`]: a NaN pattern no kernel makes.
+pub const GUARD: usize = 17;
+pub const POISON: u32 = 0x7fb0_dead;
+
+/// Runs `f` on an output of `n` elements placed at `out_off` inside a poisoned buffer, checks
+/// that nothing outside it was written, and returns the output.
+pub fn guarded(n: usize, out_off: usize, what: &str, f: impl FnOnce(&mut [f32])) -> Vec<f32> {
+    let lo = GUARD + out_off;
+    let mut buf = vec![f32::from_bits(POISON); lo + n + GUARD];
+    f(&mut buf[lo..lo + n]);
+    for (i, v) in buf.iter().enumerate() {
+        if !(lo..lo + n).contains(&i) {
+            assert_eq!(
+                v.to_bits(),
+                POISON,
+                "{what}: write outside the output at cell {i} (len {n}, offset {out_off})"
+            );
+        }
+    }
+    buf[lo..lo + n].to_vec()
+}
+
+/// Same bits, or both NaN (used where a test compares values, not tiers).
 pub fn same_bits(a: f32, b: f32) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }
