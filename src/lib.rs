@@ -1,9 +1,9 @@
 //! # sigmo
 //!
-//! Fast, proven CPU building blocks for neural networks. This crate is the front of the
-//! workspace; today it re-exports the hand-vectorized kernels of [`sigmo-kernels`](kernels)
-//! and reports what this machine runs ([`info`]). The GEMM layer, the MLP and its trainer
-//! build on it.
+//! Fast, proven CPU building blocks for neural networks: the hand-vectorized kernels of
+//! [`sigmo-kernels`](kernels), a GEMM layer over matrixmultiply or OpenBLAS with a fused bias +
+//! activation epilogue ([`gemm`]), one thread setting for all of it ([`set_num_threads`]), and
+//! the report of what this machine runs ([`info`]).
 //!
 //! ```
 //! use sigmo::kernels::{Isa, Kernels};
@@ -20,7 +20,12 @@
 
 pub use sigmo_kernels as kernels;
 
+pub mod gemm;
 pub mod info;
+pub mod openblas;
+pub mod threads;
+
+pub use threads::{num_threads, set_num_threads};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

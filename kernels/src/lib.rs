@@ -65,6 +65,7 @@ mod activation;
 mod dispatch;
 mod drive;
 mod exp;
+pub mod gemm;
 mod isa;
 mod reduce;
 pub mod reference;

@@ -1,0 +1,338 @@
+//! Raw, bounds-checked entry points to the GEMM engines: matrixmultiply always, OpenBLAS's
+//! CBLAS with the `openblas` feature. Every `unsafe` call into them lives here; the `sigmo`
+//! crate builds its matrix views, backends and fused epilogues on these safe functions.
+//!
+//! A matrix is described by its slice, its shape and its strides (in elements, never
+//! negative). A layout is *valid* when every element it addresses lies inside the slice; an
+//! output layout must also address every element once (no zero stride over a dimension longer
+//! than 1, and one stride at least as long as the other dimension's extent), so that no two
+//! threads of an engine ever write the same element.
+
+use std::fmt;
+
+/// A strided layout: `rows × cols`, element (i, j) at `i·row_stride + j·col_stride`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// Distance between rows, in elements.
+    pub row_stride: usize,
+    /// Distance between columns, in elements.
+    pub col_stride: usize,
+}
+
+/// Why a layout cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayoutError(pub String);
+
+impl fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LayoutError {}
+
+impl Layout {
+    /// Row-major `rows × cols`.
+    pub fn row_major(rows: usize, cols: usize) -> Layout {
+        Layout {
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transposed layout (same elements).
+    pub fn t(self) -> Layout {
+        Layout {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+
+    /// One past the largest index addressed, or `None` on overflow; 0 for an empty matrix.
+    pub fn extent(&self) -> Option<usize> {
+        if self.rows == 0 || self.cols == 0 {
+            return Some(0);
+        }
+        (self.rows - 1)
+            .checked_mul(self.row_stride)?
+            .checked_add((self.cols - 1).checked_mul(self.col_stride)?)?
+            .checked_add(1)
+    }
+
+    /// Checks that every element lies inside a slice of `len`.
+    pub fn check_within(&self, len: usize) -> Result<(), LayoutError> {
+        match self.extent() {
+            Some(e) if e <= len => Ok(()),
+            Some(e) => Err(LayoutError(format!(
+                "a {}×{} matrix with strides ({}, {}) needs {e} elements, the slice has {len}",
+                self.rows, self.cols, self.row_stride, self.col_stride
+            ))),
+            None => Err(LayoutError(format!(
+                "a {}×{} matrix with strides ({}, {}) overflows the address space",
+                self.rows, self.cols, self.row_stride, self.col_stride
+            ))),
+        }
+    }
+
+    /// Checks that no two elements share an index (required of outputs).
+    pub fn check_disjoint(&self) -> Result<(), LayoutError> {
+        let (r, c, rs, cs) = (self.rows, self.cols, self.row_stride, self.col_stride);
+        let ok = r == 0
+            || c == 0
+            || r <= 1 && (c <= 1 || cs > 0)
+            || c <= 1 && rs > 0
+            || (rs > 0 && cs > 0 && (rs >= c.saturating_mul(cs) || cs >= r.saturating_mul(rs)));
+        if ok {
+            Ok(())
+        } else {
+            Err(LayoutError(format!(
+                "an output {r}×{c} matrix with strides ({rs}, {cs}) would write some element twice"
+            )))
+        }
+    }
+}
+
+fn check_gemm(
+    a: Layout,
+    alen: usize,
+    b: Layout,
+    blen: usize,
+    c: Layout,
+    clen: usize,
+) -> Result<(), LayoutError> {
+    if a.cols != b.rows || a.rows != c.rows || b.cols != c.cols {
+        return Err(LayoutError(format!(
+            "cannot multiply {}×{} by {}×{} into {}×{}",
+            a.rows, a.cols, b.rows, b.cols, c.rows, c.cols
+        )));
+    }
+    a.check_within(alen)?;
+    b.check_within(blen)?;
+    c.check_within(clen)?;
+    c.check_disjoint()
+}
+
+/// C ← α·A·B + β·C with matrixmultiply, single-threaded (sigmo threads above it). With β = 0,
+/// C is not read (NaN in C stays out of the result).
+///
+/// # Errors
+/// Shapes that do not chain, views that leave their slices, an output layout that overlaps
+/// itself.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_matrixmultiply(
+    alpha: f32,
+    a: &[f32],
+    al: Layout,
+    b: &[f32],
+    bl: Layout,
+    beta: f32,
+    c: &mut [f32],
+    cl: Layout,
+) -> Result<(), LayoutError> {
+    check_gemm(al, a.len(), bl, b.len(), cl, c.len())?;
+    if cl.rows == 0 || cl.cols == 0 {
+        return Ok(());
+    }
+    let st = |s: usize| s as isize;
+    // SAFETY: `check_gemm` proved that every element of A, B and C addressed by these shapes
+    // and strides lies inside its slice (strides fit isize: the extents fit a slice), that C
+    // addresses no element twice, and C's slice is borrowed mutably, so nothing aliases it.
+    unsafe {
+        matrixmultiply::sgemm(
+            cl.rows,
+            al.cols,
+            cl.cols,
+            alpha,
+            a.as_ptr(),
+            st(al.row_stride),
+            st(al.col_stride),
+            b.as_ptr(),
+            st(bl.row_stride),
+            st(bl.col_stride),
+            beta,
+            c.as_mut_ptr(),
+            st(cl.row_stride),
+            st(cl.col_stride),
+        );
+    }
+    Ok(())
+}
+
+/// OpenBLAS, through CBLAS (feature `openblas`).
+#[cfg(feature = "openblas")]
+pub mod openblas {
+    use super::{check_gemm, Layout, LayoutError};
+    use std::ffi::{c_char, c_int, CStr};
+
+    // Links libopenblas (and its cblas symbols) through blas-src / openblas-src.
+    extern crate blas_src;
+
+    const ROW_MAJOR: c_int = 101;
+    const NO_TRANS: c_int = 111;
+    const TRANS: c_int = 112;
+
+    extern "C" {
+        fn cblas_sgemm(
+            order: c_int,
+            trans_a: c_int,
+            trans_b: c_int,
+            m: c_int,
+            n: c_int,
+            k: c_int,
+            alpha: f32,
+            a: *const f32,
+            lda: c_int,
+            b: *const f32,
+            ldb: c_int,
+            beta: f32,
+            c: *mut f32,
+            ldc: c_int,
+        );
+        fn openblas_set_num_threads(n: c_int);
+        fn openblas_get_num_threads() -> c_int;
+        fn openblas_get_corename() -> *const c_char;
+        fn openblas_get_config() -> *const c_char;
+    }
+
+    /// How BLAS sees an operand in row-major order: transposed or not, and its leading
+    /// dimension. `None` when neither stride is 1 (BLAS cannot take it).
+    fn blas_operand(l: Layout) -> Option<(c_int, usize)> {
+        if l.col_stride == 1 && l.row_stride >= l.cols.max(1) {
+            Some((NO_TRANS, l.row_stride))
+        } else if l.row_stride == 1 && l.col_stride >= l.rows.max(1) {
+            Some((TRANS, l.col_stride))
+        } else if l.rows <= 1 && l.col_stride == 1 {
+            // A single row: any leading dimension ≥ its length works.
+            Some((NO_TRANS, l.cols.max(1)))
+        } else if l.cols <= 1 && l.row_stride == 1 {
+            Some((TRANS, l.rows.max(1)))
+        } else {
+            None
+        }
+    }
+
+    /// Whether OpenBLAS can run C ← α·A·B + β·C on these layouts as they are: each operand
+    /// needs one unit stride, and C must be row-major (unit column stride).
+    pub fn accepts(a: Layout, b: Layout, c: Layout) -> bool {
+        let fits = |ld: usize| ld <= c_int::MAX as usize;
+        let dims = [a.rows, a.cols, b.cols].iter().all(|&d| fits(d));
+        let c_ok = c.col_stride == 1 && c.row_stride >= c.cols.max(1) && fits(c.row_stride)
+            || c.rows <= 1 && c.col_stride == 1;
+        dims && c_ok
+            && blas_operand(a).is_some_and(|(_, ld)| fits(ld))
+            && blas_operand(b).is_some_and(|(_, ld)| fits(ld))
+    }
+
+    /// C ← α·A·B + β·C with OpenBLAS's `cblas_sgemm`. With β = 0, C is not read.
+    ///
+    /// # Errors
+    /// As [`super::sgemm_matrixmultiply`], and layouts [`accepts`] refuses (callers fall back
+    /// to matrixmultiply for those).
+    #[allow(clippy::too_many_arguments)]
+    pub fn sgemm(
+        alpha: f32,
+        a: &[f32],
+        al: Layout,
+        b: &[f32],
+        bl: Layout,
+        beta: f32,
+        c: &mut [f32],
+        cl: Layout,
+    ) -> Result<(), LayoutError> {
+        check_gemm(al, a.len(), bl, b.len(), cl, c.len())?;
+        if !accepts(al, bl, cl) {
+            return Err(LayoutError(
+                "OpenBLAS needs a unit stride in every operand and a row-major output".into(),
+            ));
+        }
+        let (m, k, n) = (cl.rows, al.cols, cl.cols);
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        let (ta, lda) = blas_operand(al).expect("checked by accepts");
+        let (tb, ldb) = blas_operand(bl).expect("checked by accepts");
+        let ldc = if cl.rows <= 1 {
+            cl.cols.max(1)
+        } else {
+            cl.row_stride
+        };
+        // BLAS reads A and B with at least one element of storage even when k = 0.
+        if k == 0 {
+            // C ← β·C (BLAS would do the same, but keep β = 0 from reading C).
+            for i in 0..m {
+                for j in 0..n {
+                    let p = i * cl.row_stride + j * cl.col_stride;
+                    c[p] = if beta == 0.0 { 0.0 } else { beta * c[p] };
+                }
+            }
+            return Ok(());
+        }
+        // SAFETY: `check_gemm` proved every addressed element of A, B and C lies inside its
+        // slice and C addresses no element twice; `accepts` proved each operand is, in
+        // row-major terms, a plain or transposed matrix with a leading dimension at least its
+        // row length that fits c_int, which is exactly what cblas_sgemm reads and writes.
+        unsafe {
+            cblas_sgemm(
+                ROW_MAJOR,
+                ta,
+                tb,
+                m as c_int,
+                n as c_int,
+                k as c_int,
+                alpha,
+                a.as_ptr(),
+                lda as c_int,
+                b.as_ptr(),
+                ldb as c_int,
+                beta,
+                c.as_mut_ptr(),
+                ldc as c_int,
+            );
+        }
+        Ok(())
+    }
+
+    /// Sets OpenBLAS's thread count (at least 1).
+    pub fn set_num_threads(n: usize) {
+        let n = n.clamp(1, c_int::MAX as usize) as c_int;
+        // SAFETY: a plain setter of the library's global thread count.
+        unsafe { openblas_set_num_threads(n) }
+    }
+
+    /// OpenBLAS's thread count.
+    pub fn num_threads() -> usize {
+        // SAFETY: a plain getter.
+        let n = unsafe { openblas_get_num_threads() };
+        n.max(1) as usize
+    }
+
+    fn c_text(p: *const c_char) -> String {
+        if p.is_null() {
+            return String::new();
+        }
+        // SAFETY: OpenBLAS returns a pointer to a static NUL-terminated string (checked
+        // non-null above) that lives as long as the library.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+
+    /// The name of the kernel set OpenBLAS chose for this CPU (e.g. `SkylakeX`, `Haswell`,
+    /// `Prescott`).
+    pub fn corename() -> String {
+        // SAFETY: a plain getter returning a static string.
+        c_text(unsafe { openblas_get_corename() })
+    }
+
+    /// OpenBLAS's build configuration string (version, threading, dynamic arch).
+    pub fn config() -> String {
+        // SAFETY: a plain getter returning a static string.
+        c_text(unsafe { openblas_get_config() })
+    }
+}

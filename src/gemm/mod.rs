@@ -1,0 +1,452 @@
+//! GEMM: C ← α·A·B + β·C on strided f32 views, on a backend chosen by cargo feature (and at run
+//! time by `SIGMO_BACKEND`), with a fused bias + activation epilogue for layers.
+//!
+//! ```
+//! use sigmo::gemm::{Backend, MatMut, MatRef};
+//!
+//! let a = [1.0, 2.0, 3.0, 4.0];           // 2×2
+//! let b = [5.0, 6.0, 7.0, 8.0];           // 2×2
+//! let mut c = [1.0f32; 4];
+//! let be = Backend::default();
+//! // C ← 1·A·B + 0·C
+//! be.gemm(1.0, MatRef::new(&a, 2, 2)?, MatRef::new(&b, 2, 2)?, 0.0, MatMut::new(&mut c, 2, 2)?)?;
+//! assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+//! // C ← Aᵀ·B + C, transposing by view
+//! be.gemm(1.0, MatRef::new(&a, 2, 2)?.t(), MatRef::new(&b, 2, 2)?, 1.0, MatMut::new(&mut c, 2, 2)?)?;
+//! assert_eq!(c, [19.0 + 26.0, 22.0 + 30.0, 43.0 + 38.0, 50.0 + 44.0]);
+//! # Ok::<(), sigmo::gemm::ShapeError>(())
+//! ```
+
+mod mat;
+
+pub use mat::{MatMut, MatRef};
+pub use sigmo_kernels::Activation;
+
+use sigmo_kernels::gemm::{sgemm_matrixmultiply, Layout};
+use sigmo_kernels::Kernels;
+use std::fmt;
+
+/// Environment variable that picks the backend: `matrixmultiply` or `openblas`.
+pub const BACKEND_ENV: &str = "SIGMO_BACKEND";
+
+/// A shape or layout that does not fit; the message names the shapes involved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShapeError {
+    message: String,
+}
+
+impl ShapeError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        ShapeError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ShapeError {}
+
+/// A backend name that is unknown, or not compiled into this build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendError(String);
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BackendError {}
+
+/// Which library multiplies the matrices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// The `matrixmultiply` crate (pure Rust, AVX-512 kernels since 0.3.11); always compiled.
+    MatrixMultiply,
+    /// OpenBLAS through CBLAS (cargo feature `openblas`; Debian: `libopenblas-dev`).
+    OpenBlas,
+}
+
+/// The engine that actually runs a call (see [`Backend::engine_for`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// matrixmultiply, split over sigmo's threads above a size threshold.
+    MatrixMultiply,
+    /// OpenBLAS, threaded by OpenBLAS itself.
+    OpenBlas,
+}
+
+/// Below this many flops (2·m·n·k) a GEMM runs on one thread: waking a worker costs more.
+pub const PARALLEL_MIN_FLOPS: usize = 1 << 24;
+
+impl Default for Backend {
+    /// OpenBLAS when the `openblas` feature is on, matrixmultiply otherwise.
+    fn default() -> Self {
+        if cfg!(feature = "openblas") {
+            Backend::OpenBlas
+        } else {
+            Backend::MatrixMultiply
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Backend {
+    /// Every backend, compiled or not.
+    pub const ALL: [Backend; 2] = [Backend::MatrixMultiply, Backend::OpenBlas];
+
+    /// The name `SIGMO_BACKEND` uses.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::MatrixMultiply => "matrixmultiply",
+            Backend::OpenBlas => "openblas",
+        }
+    }
+
+    /// Whether this build contains the backend.
+    pub fn is_compiled(&self) -> bool {
+        match self {
+            Backend::MatrixMultiply => true,
+            Backend::OpenBlas => cfg!(feature = "openblas"),
+        }
+    }
+
+    /// The backends this build contains.
+    pub fn available() -> Vec<Backend> {
+        Backend::ALL.into_iter().filter(|b| b.is_compiled()).collect()
+    }
+
+    /// Parses a backend name.
+    ///
+    /// # Errors
+    /// An unknown name, or a backend this build lacks (with the feature that adds it).
+    pub fn from_name(name: &str) -> Result<Backend, BackendError> {
+        let b = match name.trim().to_ascii_lowercase().as_str() {
+            "matrixmultiply" | "mm" => Backend::MatrixMultiply,
+            "openblas" | "blas" => Backend::OpenBlas,
+            _ => {
+                return Err(BackendError(format!(
+                    "unknown GEMM backend {name:?}; use one of: matrixmultiply, openblas"
+                )))
+            }
+        };
+        if !b.is_compiled() {
+            return Err(BackendError(format!(
+                "GEMM backend {b} is not compiled into this build (build with --features openblas); available: {}",
+                Backend::available().iter().map(|b| b.name()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(b)
+    }
+
+    /// `SIGMO_BACKEND` if set (it must name a compiled backend), otherwise the default.
+    ///
+    /// # Errors
+    /// As [`Backend::from_name`], naming the variable.
+    pub fn from_env() -> Result<Backend, BackendError> {
+        match std::env::var(BACKEND_ENV) {
+            Ok(v) if !v.trim().is_empty() => {
+                Backend::from_name(&v).map_err(|e| BackendError(format!("{BACKEND_ENV}: {e}")))
+            }
+            _ => Ok(Backend::default()),
+        }
+    }
+
+    /// The engine that runs C ← α·A·B + β·C for these layouts on this backend: OpenBLAS where
+    /// BLAS can take the layouts (one unit stride per operand, row-major C) and its threads
+    /// would not nest inside a rayon worker; matrixmultiply otherwise.
+    pub fn engine_for(&self, a: &MatRef<'_>, b: &MatRef<'_>, c: &MatMut<'_>) -> Engine {
+        match self {
+            Backend::MatrixMultiply => Engine::MatrixMultiply,
+            Backend::OpenBlas => {
+                #[cfg(feature = "openblas")]
+                {
+                    let (_, al) = a.parts();
+                    let (_, bl) = b.parts();
+                    let cl = layout_of(c);
+                    let nested = rayon::current_thread_index().is_some()
+                        && sigmo_kernels::gemm::openblas::num_threads() > 1;
+                    if !nested && sigmo_kernels::gemm::openblas::accepts(al, bl, cl) {
+                        return Engine::OpenBlas;
+                    }
+                }
+                let _ = (a, b, c);
+                Engine::MatrixMultiply
+            }
+        }
+    }
+
+    /// C ← α·A·B + β·C. Any combination of transposed views and strides. With β = 0, C is
+    /// never read, so NaN or garbage in C stays out of the result.
+    ///
+    /// # Errors
+    /// When the shapes do not chain (A is m×k, B k×n, C m×n); the message names all three.
+    pub fn gemm(
+        &self,
+        alpha: f32,
+        a: MatRef<'_>,
+        b: MatRef<'_>,
+        beta: f32,
+        c: MatMut<'_>,
+    ) -> Result<(), ShapeError> {
+        check_shapes("gemm", &a, &b, &c)?;
+        match self.engine_for(&a, &b, &c) {
+            Engine::MatrixMultiply => mm_threaded(alpha, a, b, beta, c),
+            Engine::OpenBlas => blas(alpha, a, b, beta, c),
+        }
+    }
+
+    /// C ← act(A·B + bias), the bias added to every row. The bias and the activation are
+    /// applied to each block of rows of C right after it is computed, while it is still in
+    /// cache, rather than in passes over the whole of C.
+    ///
+    /// ```
+    /// use sigmo::gemm::{Activation, Backend, MatMut, MatRef};
+    ///
+    /// let x = [1.0, -2.0];                     // 1×2
+    /// let w = [1.0, 0.0, 0.0, 1.0];            // 2×2
+    /// let mut y = [0.0f32; 2];
+    /// Backend::default().gemm_bias_act(
+    ///     MatRef::new(&x, 1, 2)?, MatRef::new(&w, 2, 2)?, &[0.5, 0.5], Activation::Relu,
+    ///     MatMut::new(&mut y, 1, 2)?,
+    /// )?;
+    /// assert_eq!(y, [1.5, 0.0]);
+    /// # Ok::<(), sigmo::gemm::ShapeError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// When the shapes do not chain, or `bias` does not have one element per column of C.
+    pub fn gemm_bias_act(
+        &self,
+        a: MatRef<'_>,
+        b: MatRef<'_>,
+        bias: &[f32],
+        act: Activation,
+        mut c: MatMut<'_>,
+    ) -> Result<(), ShapeError> {
+        check_shapes("gemm_bias_act", &a, &b, &c)?;
+        if bias.len() != c.cols() {
+            return Err(ShapeError::new(format!(
+                "gemm_bias_act: bias has {} elements but C is {} (one per column needed)",
+                bias.len(),
+                c.shape()
+            )));
+        }
+        let k = Kernels::best();
+        let rows = c.rows();
+        let block = epilogue_block_rows(c.cols());
+        // Threads: split the rows of C in as many panels, each doing its own blocks.
+        let threads = crate::threads::num_threads();
+        let flops = 2 * a.rows() * a.cols() * b.cols();
+        if threads > 1 && flops >= PARALLEL_MIN_FLOPS && rows >= 2 * block {
+            let per = rows.div_ceil(threads).div_ceil(block) * block;
+            return split_rows_run(c, per, &a, &|a_part, c_part| {
+                self.bias_act_blocks(&k, a_part, b, bias, act, c_part, block)
+            });
+        }
+        self.bias_act_blocks(&k, a, b, bias, act, c.reborrow(), block)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn bias_act_blocks(
+        &self,
+        k: &Kernels,
+        a: MatRef<'_>,
+        b: MatRef<'_>,
+        bias: &[f32],
+        act: Activation,
+        mut c: MatMut<'_>,
+        block: usize,
+    ) -> Result<(), ShapeError> {
+        let rows = c.rows();
+        let mut start = 0;
+        let mut rest = c.reborrow();
+        while start < rows {
+            let end = (start + block).min(rows);
+            let (mut blk, tail) = match rest.split_rows(end - start) {
+                Ok(p) => p,
+                Err(whole) => (whole, MatMut::new(&mut [], 0, 0).expect("empty view")),
+            };
+            let blk_rows = blk.rows();
+            // C_blk ← bias (every row), then C_blk ← A_blk·B + C_blk, then act in place.
+            fill_rows(&mut blk, bias);
+            let a_blk = a.rows_range(start, start + blk_rows);
+            single_engine(self, 1.0, a_blk, b, 1.0, blk.reborrow())?;
+            activate_rows(k, &mut blk, act);
+            start += blk_rows;
+            rest = tail;
+        }
+        Ok(())
+    }
+}
+
+/// Rows per epilogue block: about 128 KiB of C (stays in L2 between the GEMM and the
+/// activation), at least 16 rows so that the GEMM keeps its efficiency.
+fn epilogue_block_rows(cols: usize) -> usize {
+    ((128 << 10) / 4 / cols.max(1)).clamp(16, 512)
+}
+
+fn check_shapes(what: &str, a: &MatRef<'_>, b: &MatRef<'_>, c: &MatMut<'_>) -> Result<(), ShapeError> {
+    if a.cols() != b.rows() || a.rows() != c.rows() || b.cols() != c.cols() {
+        return Err(ShapeError::new(format!(
+            "{what}: A is {}, B is {}, C is {}: need A m×k, B k×n, C m×n",
+            a.shape(),
+            b.shape(),
+            c.shape()
+        )));
+    }
+    Ok(())
+}
+
+fn layout_of(c: &MatMut<'_>) -> Layout {
+    Layout {
+        rows: c.rows(),
+        cols: c.cols(),
+        row_stride: c.row_stride(),
+        col_stride: c.col_stride(),
+    }
+}
+
+fn mm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'_>) -> Result<(), ShapeError> {
+    let (ad, al) = a.parts();
+    let (bd, bl) = b.parts();
+    let (cd, cl) = c.parts();
+    sgemm_matrixmultiply(alpha, ad, al, bd, bl, beta, cd, cl).map_err(|e| ShapeError::new(e.to_string()))
+}
+
+#[cfg(feature = "openblas")]
+fn blas(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'_>) -> Result<(), ShapeError> {
+    let (ad, al) = a.parts();
+    let (bd, bl) = b.parts();
+    let (cd, cl) = c.parts();
+    sigmo_kernels::gemm::openblas::sgemm(alpha, ad, al, bd, bl, beta, cd, cl)
+        .map_err(|e| ShapeError::new(e.to_string()))
+}
+
+#[cfg(not(feature = "openblas"))]
+fn blas(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) -> Result<(), ShapeError> {
+    mm(alpha, a, b, beta, c)
+}
+
+/// One GEMM call on the backend's engine, without sigmo's own threading (for blocks that are
+/// already parallel or small).
+fn single_engine(
+    be: &Backend,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+) -> Result<(), ShapeError> {
+    match be.engine_for(&a, &b, &c) {
+        Engine::MatrixMultiply => mm(alpha, a, b, beta, c),
+        Engine::OpenBlas => blas(alpha, a, b, beta, c),
+    }
+}
+
+/// matrixmultiply, split by rows of C over sigmo's threads when large enough.
+fn mm_threaded(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) -> Result<(), ShapeError> {
+    let threads = crate::threads::num_threads();
+    let flops = 2 * a.rows() * a.cols() * b.cols();
+    if threads > 1 && flops >= PARALLEL_MIN_FLOPS && c.rows() >= 2 * 16 && rayon::current_thread_index().is_none() {
+        let per = c.rows().div_ceil(threads).next_multiple_of(16);
+        return split_rows_run(c, per, &a, &|a_part, c_part| mm(alpha, a_part, b, beta, c_part));
+    }
+    mm(alpha, a, b, beta, c)
+}
+
+/// Runs `f` on panels of `per` rows of C (and the matching rows of A) on rayon's pool, when C's
+/// rows are separate in memory; on the whole otherwise.
+fn split_rows_run(
+    c: MatMut<'_>,
+    per: usize,
+    a: &MatRef<'_>,
+    f: &(dyn Fn(MatRef<'_>, MatMut<'_>) -> Result<(), ShapeError> + Sync),
+) -> Result<(), ShapeError> {
+    let mut panels = Vec::new();
+    let mut rest = c;
+    let mut start = 0;
+    loop {
+        let rows = rest.rows();
+        if rows <= per {
+            panels.push((start, rest));
+            break;
+        }
+        match rest.split_rows(per) {
+            Ok((top, bottom)) => {
+                panels.push((start, top));
+                start += per;
+                rest = bottom;
+            }
+            Err(whole) => {
+                panels.push((start, whole));
+                break;
+            }
+        }
+    }
+    let results: Vec<Result<(), ShapeError>> = rayon::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (start, panel) in panels {
+            let tx = tx.clone();
+            let a_part = a.rows_range(start, start + panel.rows());
+            s.spawn(move |_| {
+                let _ = tx.send(f(a_part, panel));
+            });
+        }
+        drop(tx);
+        rx.into_iter().collect()
+    });
+    results.into_iter().collect()
+}
+
+fn fill_rows(c: &mut MatMut<'_>, bias: &[f32]) {
+    let (rows, cols, rs, cs) = (c.rows(), c.cols(), c.row_stride(), c.col_stride());
+    let (data, _) = c.parts();
+    for i in 0..rows {
+        if cs == 1 {
+            data[i * rs..i * rs + cols].copy_from_slice(bias);
+        } else {
+            for (j, &v) in bias.iter().enumerate() {
+                data[i * rs + j * cs] = v;
+            }
+        }
+    }
+}
+
+fn activate_rows(k: &Kernels, c: &mut MatMut<'_>, act: Activation) {
+    if matches!(act, Activation::Identity) {
+        return;
+    }
+    let rows = c.rows();
+    if c.col_stride() == 1 || c.cols() <= 1 {
+        for i in 0..rows {
+            if let Some(row) = c.row_mut(i) {
+                k.activate_inplace(act, row);
+            }
+        }
+    } else {
+        // Strided rows: gather, activate, scatter.
+        let (cols, rs, cs) = (c.cols(), c.row_stride(), c.col_stride());
+        let (data, _) = c.parts();
+        let mut row = vec![0.0f32; cols];
+        for i in 0..rows {
+            for j in 0..cols {
+                row[j] = data[i * rs + j * cs];
+            }
+            k.activate_inplace(act, &mut row);
+            for j in 0..cols {
+                data[i * rs + j * cs] = row[j];
+            }
+        }
+    }
+}

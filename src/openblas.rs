@@ -1,0 +1,100 @@
+//! Which OpenBLAS kernels run, and getting the right ones without the user knowing.
+//!
+//! Debian's OpenBLAS 0.3.21 does not know recent CPUs and falls back to its *Prescott* (SSE3)
+//! kernels: 18% of peak at 1024³. `OPENBLAS_CORETYPE` picks the kernels, but OpenBLAS reads it
+//! when the library loads, before `main`. So the `sigmo` command and the benches call
+//! [`ensure_kernels`] first: where the variable is unset and OpenBLAS runs a generic core on a
+//! CPU with AVX2 or AVX-512, the process re-executes itself once with the variable chosen from
+//! the detected ISA. A value the user set is never changed.
+
+use sigmo_kernels::Isa;
+
+/// Environment variable OpenBLAS reads to force a core type.
+pub const CORETYPE_ENV: &str = "OPENBLAS_CORETYPE";
+/// Set on the re-executed child, so that it never re-executes again.
+pub const REEXEC_MARK: &str = "SIGMO_OPENBLAS_REEXEC";
+
+/// The OpenBLAS core a CPU with this tier should run, and whether `core` falls short of it.
+/// `None` when `core` is fine (or the CPU has no AVX2).
+pub fn better_core(core: &str, best: Isa) -> Option<&'static str> {
+    let c = core.to_ascii_lowercase();
+    let avx2_cores = ["haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"];
+    let avx512_cores = ["skylakex", "cooperlake", "sapphirerapids"];
+    match best {
+        Isa::Avx512 if !avx512_cores.iter().any(|k| c == *k) => Some("SkylakeX"),
+        Isa::Avx2 if !avx2_cores.iter().any(|k| c == *k) => Some("Haswell"),
+        _ => None,
+    }
+}
+
+/// What [`ensure_kernels`] found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CoreStatus {
+    /// No OpenBLAS in this build.
+    NotCompiled,
+    /// OpenBLAS runs kernels that fit the CPU.
+    Fine(String),
+    /// The user set `OPENBLAS_CORETYPE`; left as it is (with the core OpenBLAS runs).
+    UserSet(String),
+    /// A generic core runs on a CPU with better kernels, and nothing could be done: the
+    /// warning says which and how to fix it.
+    Generic {
+        /// The core OpenBLAS runs.
+        core: String,
+        /// The one the CPU should run.
+        wanted: &'static str,
+    },
+}
+
+/// The core OpenBLAS runs, if compiled in.
+pub fn corename() -> Option<String> {
+    #[cfg(feature = "openblas")]
+    {
+        Some(sigmo_kernels::gemm::openblas::corename())
+    }
+    #[cfg(not(feature = "openblas"))]
+    {
+        None
+    }
+}
+
+/// Checks the OpenBLAS core and, where it is a generic fallback and `OPENBLAS_CORETYPE` is
+/// unset, re-executes this program once with the right value (Unix). Returns only when no
+/// re-execution happened; a warning goes to stderr when the core stays generic.
+pub fn ensure_kernels() -> CoreStatus {
+    let Some(core) = corename() else {
+        return CoreStatus::NotCompiled;
+    };
+    if std::env::var_os(CORETYPE_ENV).is_some() {
+        return CoreStatus::UserSet(core);
+    }
+    let Some(wanted) = better_core(&core, Isa::best_available()) else {
+        return CoreStatus::Fine(core);
+    };
+    if std::env::var_os(REEXEC_MARK).is_none() {
+        reexec_with(wanted);
+    }
+    eprintln!(
+        "sigmo: warning: OpenBLAS runs its generic {core} kernels on a CPU that has {}; \
+         set {CORETYPE_ENV}={wanted} for several times the GEMM speed",
+        Isa::best_available()
+    );
+    CoreStatus::Generic { core, wanted }
+}
+
+#[cfg(unix)]
+fn reexec_with(wanted: &str) {
+    use std::os::unix::process::CommandExt;
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(CORETYPE_ENV, wanted)
+        .env(REEXEC_MARK, "1")
+        .exec();
+    eprintln!("sigmo: could not re-execute with {CORETYPE_ENV}={wanted}: {err}");
+}
+
+#[cfg(not(unix))]
+fn reexec_with(_wanted: &str) {}

@@ -1,0 +1,58 @@
+//! One thread setting for the whole crate: sigmo's own splitting (rayon), and OpenBLAS.
+//!
+//! The count comes from [`set_num_threads`], else from `SIGMO_THREADS`, else from the number of
+//! cores. sigmo parallelizes *above* small GEMMs (a GEMM below
+//! [`PARALLEL_MIN_FLOPS`](crate::gemm::PARALLEL_MIN_FLOPS) stays on one thread: waking a worker
+//! costs as much as the whole product), and OpenBLAS is told the same count, so that its
+//! threads and sigmo's rayon workers never multiply.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Environment variable with the thread count (a whole number ≥ 1).
+pub const THREADS_ENV: &str = "SIGMO_THREADS";
+
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// The cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Parses a `SIGMO_THREADS` value (`None`: unset).
+///
+/// # Errors
+/// Anything but a whole number ≥ 1, with a message naming the variable.
+pub fn parse_env_value(v: Option<&str>) -> Result<Option<usize>, String> {
+    match v.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(Some(n)),
+            _ => Err(format!("{THREADS_ENV}={s:?} is not a thread count (a whole number ≥ 1)")),
+        },
+    }
+}
+
+/// The thread count `SIGMO_THREADS` asks for, checked.
+///
+/// # Errors
+/// As [`parse_env_value`].
+pub fn from_env() -> Result<Option<usize>, String> {
+    parse_env_value(std::env::var(THREADS_ENV).ok().as_deref())
+}
+
+/// Sets the thread count for sigmo's GEMMs and OpenBLAS (`0`: back to the default).
+pub fn set_num_threads(n: usize) {
+    THREADS.store(n, Ordering::Relaxed);
+    #[cfg(feature = "openblas")]
+    sigmo_kernels::gemm::openblas::set_num_threads(num_threads());
+}
+
+/// The thread count in force: the last [`set_num_threads`], else a valid `SIGMO_THREADS`,
+/// else the number of cores. (An invalid `SIGMO_THREADS` is ignored here; the `sigmo`
+/// command reports it as an error, and [`from_env`] returns it.)
+pub fn num_threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => from_env().ok().flatten().unwrap_or_else(cores),
+        n => n,
+    }
+}
