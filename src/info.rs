@@ -1,6 +1,7 @@
 //! What this build and this CPU run: the `sigmo info` report.
 
-use crate::kernels::{Isa, IsaError, Kernels, ISA_ENV};
+use crate::gemm::Backend;
+use crate::kernels::{Isa, Kernels, ISA_ENV};
 use std::fmt;
 
 /// A snapshot of the kernel dispatch on this machine.
@@ -18,15 +19,30 @@ pub struct Info {
     pub simd_compiled: bool,
     /// The target architecture this binary was built for.
     pub arch: &'static str,
+    /// The GEMM backend (after `SIGMO_BACKEND`).
+    pub backend: Backend,
+    /// The GEMM backends compiled in.
+    pub backends: Vec<Backend>,
+    /// The core OpenBLAS runs, if compiled in.
+    pub openblas_core: Option<String>,
+    /// `OPENBLAS_CORETYPE`, if set (by the user, or by sigmo's re-execution).
+    pub openblas_coretype: Option<String>,
+    /// The thread count in force.
+    pub threads: usize,
+    /// The cores this process may use.
+    pub cores: usize,
 }
 
 impl Info {
     /// Detects the tier as the kernels will (honouring `SIGMO_ISA`).
     ///
     /// # Errors
-    /// When `SIGMO_ISA` names an unknown tier or one this CPU lacks.
-    pub fn detect() -> Result<Info, IsaError> {
-        let k = Kernels::try_best()?;
+    /// When `SIGMO_ISA`, `SIGMO_BACKEND` or `SIGMO_THREADS` holds a value that cannot be used;
+    /// the message names the variable.
+    pub fn detect() -> Result<Info, String> {
+        let k = Kernels::try_best().map_err(|e| e.to_string())?;
+        let backend = Backend::from_env().map_err(|e| e.to_string())?;
+        crate::threads::from_env()?;
         Ok(Info {
             version: env!("CARGO_PKG_VERSION"),
             isa: k.isa(),
@@ -34,6 +50,12 @@ impl Info {
             available: Isa::available(),
             simd_compiled: cfg!(feature = "simd"),
             arch: std::env::consts::ARCH,
+            backend,
+            backends: Backend::available(),
+            openblas_core: crate::openblas::corename(),
+            openblas_coretype: std::env::var(crate::openblas::CORETYPE_ENV).ok(),
+            threads: crate::threads::num_threads(),
+            cores: crate::threads::cores(),
         })
     }
 }
@@ -61,6 +83,27 @@ impl fmt::Display for Info {
                 .collect::<Vec<_>>()
                 .join(", ")
         )?;
+        writeln!(
+            f,
+            "gemm:      {} (compiled: {})",
+            self.backend,
+            self.backends
+                .iter()
+                .map(|b| b.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+        if let Some(core) = &self.openblas_core {
+            writeln!(
+                f,
+                "openblas:  {core} kernels{}",
+                match &self.openblas_coretype {
+                    Some(v) => format!(" (OPENBLAS_CORETYPE={v})"),
+                    None => " (detected by OpenBLAS)".to_string(),
+                }
+            )?;
+        }
+        writeln!(f, "threads:   {} (of {} cores)", self.threads, self.cores)?;
         write!(
             f,
             "build:     {}, vector tiers {}",

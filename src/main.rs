@@ -18,6 +18,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before anything else: get OpenBLAS's right kernels (may re-execute this program once).
+    sigmo::openblas::ensure_kernels();
     let cli = Cli::parse();
     match cli.command {
         Command::Info => match sigmo::info::Info::detect() {

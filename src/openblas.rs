@@ -13,6 +13,11 @@ use sigmo_kernels::Isa;
 pub const CORETYPE_ENV: &str = "OPENBLAS_CORETYPE";
 /// Set on the re-executed child, so that it never re-executes again.
 pub const REEXEC_MARK: &str = "SIGMO_OPENBLAS_REEXEC";
+/// Test hook: pretend OpenBLAS chose this core (the tests use it to drive the re-execution
+/// on machines whose OpenBLAS already picks the right kernels). Honoured only while
+/// `OPENBLAS_CORETYPE` is unset.
+#[doc(hidden)]
+pub const ASSUME_CORE_ENV: &str = "SIGMO_OPENBLAS_ASSUME_CORE";
 
 /// The OpenBLAS core a CPU with this tier should run, and whether `core` falls short of it.
 /// `None` when `core` is fine (or the CPU has no AVX2).
@@ -68,6 +73,7 @@ pub fn ensure_kernels() -> CoreStatus {
     if std::env::var_os(CORETYPE_ENV).is_some() {
         return CoreStatus::UserSet(core);
     }
+    let core = std::env::var(ASSUME_CORE_ENV).unwrap_or(core);
     let Some(wanted) = better_core(&core, Isa::best_available()) else {
         return CoreStatus::Fine(core);
     };

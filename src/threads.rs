@@ -1,10 +1,12 @@
 //! One thread setting for the whole crate: sigmo's own splitting (rayon), and OpenBLAS.
 //!
 //! The count comes from [`set_num_threads`], else from `SIGMO_THREADS`, else from the number of
-//! cores. sigmo parallelizes *above* small GEMMs (a GEMM below
-//! [`PARALLEL_MIN_FLOPS`](crate::gemm::PARALLEL_MIN_FLOPS) stays on one thread: waking a worker
-//! costs as much as the whole product), and OpenBLAS is told the same count, so that its
-//! threads and sigmo's rayon workers never multiply.
+//! cores. A GEMM below [`PARALLEL_MIN_FLOPS`](crate::gemm::PARALLEL_MIN_FLOPS) runs on one
+//! thread (waking a worker costs as much as the whole product); larger ones split the rows of C
+//! over rayon's workers (matrixmultiply) or run on OpenBLAS with its thread count set to this
+//! one before the call. OpenBLAS is never called from inside a rayon worker while its own
+//! threads are on (see [`Backend::engine_for`](crate::gemm::Backend::engine_for)), so the two
+//! never nest.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -27,7 +29,9 @@ pub fn parse_env_value(v: Option<&str>) -> Result<Option<usize>, String> {
         None | Some("") => Ok(None),
         Some(s) => match s.parse::<usize>() {
             Ok(n) if n >= 1 => Ok(Some(n)),
-            _ => Err(format!("{THREADS_ENV}={s:?} is not a thread count (a whole number ≥ 1)")),
+            _ => Err(format!(
+                "{THREADS_ENV}={s:?} is not a thread count (a whole number ≥ 1)"
+            )),
         },
     }
 }
@@ -43,8 +47,6 @@ pub fn from_env() -> Result<Option<usize>, String> {
 /// Sets the thread count for sigmo's GEMMs and OpenBLAS (`0`: back to the default).
 pub fn set_num_threads(n: usize) {
     THREADS.store(n, Ordering::Relaxed);
-    #[cfg(feature = "openblas")]
-    sigmo_kernels::gemm::openblas::set_num_threads(num_threads());
 }
 
 /// The thread count in force: the last [`set_num_threads`], else a valid `SIGMO_THREADS`,

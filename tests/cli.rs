@@ -59,3 +59,56 @@ fn unknown_subcommand_fails() {
     let out = sigmo(&["frobnicate"], None);
     assert!(!out.status.success());
 }
+
+#[test]
+fn info_reports_gemm_backend_and_threads_and_rejects_bad_values() {
+    let out = sigmo(&["info"], None);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "gemm:      {}",
+            sigmo::gemm::Backend::from_env().unwrap()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("threads:"), "{text}");
+    for (var, bad) in [("SIGMO_BACKEND", "cublas"), ("SIGMO_THREADS", "zero")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sigmo"))
+            .arg("info")
+            .env(var, bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{var}={bad} accepted");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(var) && err.contains(bad), "{err}");
+    }
+}
+
+/// The command gets OpenBLAS's right kernels without the user knowing: where OpenBLAS would
+/// run a generic core and OPENBLAS_CORETYPE is unset, it re-executes itself once with the
+/// variable chosen from the detected ISA. A value the user set is never changed (CI machines
+/// may set one on purpose: this test then checks that it is kept).
+#[cfg(feature = "openblas")]
+#[test]
+fn openblas_generic_core_is_replaced_without_touching_a_user_value() {
+    let best = sigmo::kernels::Isa::best_available();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sigmo"));
+    c.arg("info").env("SIGMO_OPENBLAS_ASSUME_CORE", "Prescott");
+    let out = c.output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    match std::env::var("OPENBLAS_CORETYPE") {
+        Ok(user) => assert!(
+            text.contains(&format!("(OPENBLAS_CORETYPE={user})")),
+            "user value changed: {text}"
+        ),
+        Err(_) => match sigmo::openblas::better_core("Prescott", best) {
+            Some(want) => assert!(
+                text.contains(&format!("(OPENBLAS_CORETYPE={want})")),
+                "{text}"
+            ),
+            None => assert!(text.contains("detected by OpenBLAS"), "{text}"),
+        },
+    }
+}

@@ -4,6 +4,10 @@
 //! OpenBLAS → matrixmultiply fallback, threads, and the fused bias + activation epilogue.
 
 use sigmo::gemm::{Activation, Backend, Engine, MatMut, MatRef};
+use std::sync::Mutex;
+
+/// Tests that change the crate-wide thread count take turns.
+static THREADS_LOCK: Mutex<()> = Mutex::new(());
 
 struct Rng(u64);
 impl Rng {
@@ -35,7 +39,13 @@ impl Stored {
         let ld = sc + pad;
         let data = r.vec(sr * ld);
         let (rs, cs) = if trans { (1, ld) } else { (ld, 1) };
-        Stored { data, rows, cols, rs, cs }
+        Stored {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        }
     }
     fn view(&self) -> MatRef<'_> {
         MatRef::from_strides(&self.data, self.rows, self.cols, self.rs, self.cs).unwrap()
@@ -47,7 +57,16 @@ impl Stored {
 
 /// Checks C against α·A·B + β·C0 in f64 with |error| ≤ 2(K+2)·ε·(|α|·(|A||B|)ᵢⱼ + |β·C0ᵢⱼ|).
 #[allow(clippy::too_many_arguments)]
-fn check(what: &str, alpha: f32, a: &Stored, b: &Stored, beta: f32, c0: &[f32], c: &[f32], ldc: usize) {
+fn check(
+    what: &str,
+    alpha: f32,
+    a: &Stored,
+    b: &Stored,
+    beta: f32,
+    c0: &[f32],
+    c: &[f32],
+    ldc: usize,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let eps = f64::from(f32::EPSILON);
     for i in 0..m {
@@ -58,9 +77,14 @@ fn check(what: &str, alpha: f32, a: &Stored, b: &Stored, beta: f32, c0: &[f32], 
                 mag += (a.at(i, p) * b.at(p, j)).abs();
             }
             let cin = f64::from(c0[i * ldc + j]);
-            let bc = if beta == 0.0 { 0.0 } else { f64::from(beta) * cin };
+            let bc = if beta == 0.0 {
+                0.0
+            } else {
+                f64::from(beta) * cin
+            };
             let want = f64::from(alpha) * s + bc;
-            let tol = 2.0 * (k as f64 + 2.0) * eps * (f64::from(alpha).abs() * mag + bc.abs()) + 1e-30;
+            let tol =
+                2.0 * (k as f64 + 2.0) * eps * (f64::from(alpha).abs() * mag + bc.abs()) + 1e-30;
             let got = f64::from(c[i * ldc + j]);
             assert!(
                 (got - want).abs() <= tol,
@@ -72,20 +96,54 @@ fn check(what: &str, alpha: f32, a: &Stored, b: &Stored, beta: f32, c0: &[f32], 
 
 const SCALARS: [f32; 3] = [0.0, 1.0, 2.5];
 
-fn run(be: Backend, r: &mut Rng, m: usize, k: usize, n: usize, ta: bool, tb: bool, alpha: f32, beta: f32, pad: usize) {
+#[allow(clippy::too_many_arguments)]
+fn run(
+    be: Backend,
+    r: &mut Rng,
+    m: usize,
+    k: usize,
+    n: usize,
+    ta: bool,
+    tb: bool,
+    alpha: f32,
+    beta: f32,
+    pad: usize,
+) {
     let a = Stored::new(r, m, k, ta, pad);
     let b = Stored::new(r, k, n, tb, pad);
     let ldc = n + pad;
     // With β = 0, C starts as NaN: none of it may reach the result.
-    let c0: Vec<f32> = if beta == 0.0 { vec![f32::NAN; m * ldc] } else { r.vec(m * ldc) };
+    let c0: Vec<f32> = if beta == 0.0 {
+        vec![f32::NAN; m * ldc]
+    } else {
+        r.vec(m * ldc)
+    };
     let mut c = c0.clone();
-    be.gemm(alpha, a.view(), b.view(), beta, MatMut::from_strides(&mut c, m, n, ldc, 1).unwrap())
-        .unwrap();
-    check(&format!("{be} ta={ta} tb={tb}"), alpha, &a, &b, beta, &c0, &c, ldc);
+    be.gemm(
+        alpha,
+        a.view(),
+        b.view(),
+        beta,
+        MatMut::from_strides(&mut c, m, n, ldc, 1).unwrap(),
+    )
+    .unwrap();
+    check(
+        &format!("{be} ta={ta} tb={tb}"),
+        alpha,
+        &a,
+        &b,
+        beta,
+        &c0,
+        &c,
+        ldc,
+    );
     // Padding between rows is never written.
     for i in 0..m {
         for j in n..ldc {
-            assert!(c[i * ldc + j].to_bits() == c0[i * ldc + j].to_bits(), "{be}: wrote padding");
+            assert!(
+                c[i * ldc + j].to_bits() == c0[i * ldc + j].to_bits(),
+                "{be}: wrote padding"
+            );
         }
     }
 }
@@ -128,15 +186,19 @@ fn all_scalar_pairs_on_a_few_shapes() {
 
 #[test]
 fn odd_and_large_sizes() {
-    let sizes = [1usize, 7, 64, 257, 1000];
     for be in Backend::available() {
         let mut r = Rng(99);
-        for &(m, k, n) in &[(257, 1000, 7), (1000, 64, 257), (64, 257, 1000), (7, 1, 1000), (1, 1000, 64)] {
+        for &(m, k, n) in &[
+            (257, 1000, 7),
+            (1000, 64, 257),
+            (64, 257, 1000),
+            (7, 1, 1000),
+            (1, 1000, 64),
+        ] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 run(be, &mut r, m, k, n, ta, tb, 1.0, 2.5, 0);
             }
         }
-        let _ = sizes;
     }
 }
 
@@ -145,16 +207,38 @@ fn k_zero_gives_beta_c_and_empty_matrices_do_nothing() {
     for be in Backend::available() {
         let a: Vec<f32> = vec![];
         let mut c = vec![2.0f32; 6];
-        be.gemm(3.0, MatRef::new(&a, 2, 0).unwrap(), MatRef::new(&a, 0, 3).unwrap(), 0.5, MatMut::new(&mut c, 2, 3).unwrap())
-            .unwrap();
+        be.gemm(
+            3.0,
+            MatRef::new(&a, 2, 0).unwrap(),
+            MatRef::new(&a, 0, 3).unwrap(),
+            0.5,
+            MatMut::new(&mut c, 2, 3).unwrap(),
+        )
+        .unwrap();
         assert_eq!(c, vec![1.0; 6], "{be}: K = 0 must give β·C");
         let mut c = vec![f32::NAN; 6];
-        be.gemm(3.0, MatRef::new(&a, 2, 0).unwrap(), MatRef::new(&a, 0, 3).unwrap(), 0.0, MatMut::new(&mut c, 2, 3).unwrap())
-            .unwrap();
-        assert_eq!(c, vec![0.0; 6], "{be}: K = 0, β = 0 must give zeros, not NaN");
+        be.gemm(
+            3.0,
+            MatRef::new(&a, 2, 0).unwrap(),
+            MatRef::new(&a, 0, 3).unwrap(),
+            0.0,
+            MatMut::new(&mut c, 2, 3).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            vec![0.0; 6],
+            "{be}: K = 0, β = 0 must give zeros, not NaN"
+        );
         let mut none: Vec<f32> = vec![];
-        be.gemm(1.0, MatRef::new(&[1.0; 4], 0, 4).unwrap(), MatRef::new(&[1.0; 8], 4, 2).unwrap(), 1.0, MatMut::new(&mut none, 0, 2).unwrap())
-            .unwrap();
+        be.gemm(
+            1.0,
+            MatRef::new(&[1.0; 4], 0, 4).unwrap(),
+            MatRef::new(&[1.0; 8], 4, 2).unwrap(),
+            1.0,
+            MatMut::new(&mut none, 0, 2).unwrap(),
+        )
+        .unwrap();
     }
 }
 
@@ -179,18 +263,33 @@ fn general_strides_and_the_blas_fallback() {
         be.gemm(1.0, a, bs.view(), 0.0, cm.reborrow()).unwrap();
         for i in 0..m {
             for j in 0..n {
-                let want: f64 = (0..k).map(|p| f64::from(big[i * 6 * k + 2 * p]) * bs.at(p, j)).sum();
-                assert!((f64::from(c[i * n + j]) - want).abs() < 1e-4, "{be}: strided A");
+                let want: f64 = (0..k)
+                    .map(|p| f64::from(big[i * 6 * k + 2 * p]) * bs.at(p, j))
+                    .sum();
+                assert!(
+                    (f64::from(c[i * n + j]) - want).abs() < 1e-4,
+                    "{be}: strided A"
+                );
             }
         }
         // A column-major C (the transposed view of a row-major buffer) works on every backend.
         let a3 = Stored::new(&mut r, m, k, false, 0);
         let mut ct = vec![0.0f32; n * m];
-        be.gemm(1.0, a3.view(), bs.view(), 0.0, MatMut::new(&mut ct, n, m).unwrap().t()).unwrap();
+        be.gemm(
+            1.0,
+            a3.view(),
+            bs.view(),
+            0.0,
+            MatMut::new(&mut ct, n, m).unwrap().t(),
+        )
+        .unwrap();
         for i in 0..m {
             for j in 0..n {
                 let want: f64 = (0..k).map(|p| a3.at(i, p) * bs.at(p, j)).sum();
-                assert!((f64::from(ct[j * m + i]) - want).abs() < 1e-4, "{be}: column-major C");
+                assert!(
+                    (f64::from(ct[j * m + i]) - want).abs() < 1e-4,
+                    "{be}: column-major C"
+                );
             }
         }
     }
@@ -202,7 +301,13 @@ fn shape_errors_name_the_shapes_and_change_nothing() {
         let a = [1.0f32; 6];
         let mut c = [7.0f32; 4];
         let e = be
-            .gemm(1.0, MatRef::new(&a, 2, 3).unwrap(), MatRef::new(&a, 2, 3).unwrap(), 0.0, MatMut::new(&mut c, 2, 2).unwrap())
+            .gemm(
+                1.0,
+                MatRef::new(&a, 2, 3).unwrap(),
+                MatRef::new(&a, 2, 3).unwrap(),
+                0.0,
+                MatMut::new(&mut c, 2, 2).unwrap(),
+            )
             .unwrap_err()
             .to_string();
         assert!(e.contains("2×3") && e.contains("2×2"), "{e}");
@@ -220,8 +325,14 @@ fn shape_errors_name_the_shapes_and_change_nothing() {
         assert!(e.contains("bias has 3") && e.contains("2×2"), "{e}");
         assert_eq!(c, [7.0; 4]);
     }
-    assert!(MatRef::new(&[1.0; 5], 2, 3).unwrap_err().to_string().contains("needs 6 elements"));
-    assert!(MatMut::from_strides(&mut [0.0; 16], 2, 2, 0, 1).is_err(), "an output row stride of 0 writes twice");
+    assert!(MatRef::new(&[1.0; 5], 2, 3)
+        .unwrap_err()
+        .to_string()
+        .contains("needs 6 elements"));
+    assert!(
+        MatMut::from_strides(&mut [0.0; 16], 2, 2, 0, 1).is_err(),
+        "an output row stride of 0 writes twice"
+    );
 }
 
 fn act_ref(act: Activation, z: f64) -> f64 {
@@ -230,9 +341,27 @@ fn act_ref(act: Activation, z: f64) -> f64 {
         Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
         Activation::Tanh => z.tanh(),
         Activation::Relu => z.max(0.0),
-        Activation::LeakyRelu(a) => if z < 0.0 { f64::from(a) * z } else { z },
-        Activation::Elu(a) => if z > 0.0 { z } else { f64::from(a) * z.exp_m1() },
-        Activation::Step => if z > 0.0 { 1.0 } else { 0.0 },
+        Activation::LeakyRelu(a) => {
+            if z < 0.0 {
+                f64::from(a) * z
+            } else {
+                z
+            }
+        }
+        Activation::Elu(a) => {
+            if z > 0.0 {
+                z
+            } else {
+                f64::from(a) * z.exp_m1()
+            }
+        }
+        Activation::Step => {
+            if z > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
     }
 }
 
@@ -249,22 +378,42 @@ fn fused_bias_activation_matches_gemm_then_activation() {
     let mut r = Rng(11);
     for be in Backend::available() {
         // Shapes below and above the epilogue's row block, and the MLP's.
-        for &(m, k, n) in &[(1, 3, 2), (17, 5, 9), (300, 31, 1000), (1100, 40, 16), (64, 784, 128)] {
+        for &(m, k, n) in &[
+            (1, 3, 2),
+            (17, 5, 9),
+            (300, 31, 1000),
+            (1100, 40, 16),
+            (64, 784, 128),
+        ] {
             let a = Stored::new(&mut r, m, k, false, 0);
             let b = Stored::new(&mut r, k, n, false, 0);
             let bias = r.vec(n);
             for act in acts {
                 let mut c = vec![f32::NAN; m * n];
-                be.gemm_bias_act(a.view(), b.view(), &bias, act, MatMut::new(&mut c, m, n).unwrap()).unwrap();
+                be.gemm_bias_act(
+                    a.view(),
+                    b.view(),
+                    &bias,
+                    act,
+                    MatMut::new(&mut c, m, n).unwrap(),
+                )
+                .unwrap();
                 for i in (0..m).step_by(7) {
                     for j in 0..n {
-                        let z: f64 = (0..k).map(|p| a.at(i, p) * b.at(p, j)).sum::<f64>() + f64::from(bias[j]);
-                        let mag: f64 = (0..k).map(|p| (a.at(i, p) * b.at(p, j)).abs()).sum::<f64>() + f64::from(bias[j]).abs();
+                        let z: f64 = (0..k).map(|p| a.at(i, p) * b.at(p, j)).sum::<f64>()
+                            + f64::from(bias[j]);
+                        let mag: f64 = (0..k).map(|p| (a.at(i, p) * b.at(p, j)).abs()).sum::<f64>()
+                            + f64::from(bias[j]).abs();
                         let want = act_ref(act, z);
                         // GEMM error, times the activation's slope (≤ 1), plus the activation's own few ULP.
-                        let tol = 2.0 * (k as f64 + 2.0) * f64::from(f32::EPSILON) * mag + 4.0 * f64::from(f32::EPSILON) * want.abs() + 1e-30;
+                        let tol = 2.0 * (k as f64 + 2.0) * f64::from(f32::EPSILON) * mag
+                            + 4.0 * f64::from(f32::EPSILON) * want.abs()
+                            + 1e-30;
                         let got = f64::from(c[i * n + j]);
-                        assert!((got - want).abs() <= tol, "{be} {act} ({m}×{k}·{k}×{n}): [{i},{j}] {got} vs {want}");
+                        assert!(
+                            (got - want).abs() <= tol,
+                            "{be} {act} ({m}×{k}·{k}×{n}): [{i},{j}] {got} vs {want}"
+                        );
                     }
                 }
             }
@@ -275,10 +424,18 @@ fn fused_bias_activation_matches_gemm_then_activation() {
         let b = Stored::new(&mut r, k, n, false, 0);
         let bias = r.vec(n);
         let mut ct = vec![0.0f32; n * m];
-        be.gemm_bias_act(a.view(), b.view(), &bias, Activation::Tanh, MatMut::new(&mut ct, n, m).unwrap().t()).unwrap();
+        be.gemm_bias_act(
+            a.view(),
+            b.view(),
+            &bias,
+            Activation::Tanh,
+            MatMut::new(&mut ct, n, m).unwrap().t(),
+        )
+        .unwrap();
         for i in 0..m {
             for j in 0..n {
-                let z: f64 = (0..k).map(|p| a.at(i, p) * b.at(p, j)).sum::<f64>() + f64::from(bias[j]);
+                let z: f64 =
+                    (0..k).map(|p| a.at(i, p) * b.at(p, j)).sum::<f64>() + f64::from(bias[j]);
                 assert!((f64::from(ct[j * m + i]) - z.tanh()).abs() < 1e-5);
             }
         }
@@ -287,6 +444,7 @@ fn fused_bias_activation_matches_gemm_then_activation() {
 
 #[test]
 fn two_threads_give_the_one_thread_result() {
+    let _turn = THREADS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut r = Rng(3);
     let (m, k, n) = (512, 300, 384);
     let a = r.vec(m * k);
@@ -297,15 +455,35 @@ fn two_threads_give_the_one_thread_result() {
             sigmo::set_num_threads(t);
             assert_eq!(sigmo::num_threads(), t);
             let mut c = vec![f32::NAN; m * n];
-            be.gemm(1.0, MatRef::new(&a, m, k).unwrap(), MatRef::new(&b, k, n).unwrap(), 0.0, MatMut::new(&mut c, m, n).unwrap()).unwrap();
+            be.gemm(
+                1.0,
+                MatRef::new(&a, m, k).unwrap(),
+                MatRef::new(&b, k, n).unwrap(),
+                0.0,
+                MatMut::new(&mut c, m, n).unwrap(),
+            )
+            .unwrap();
             let mut f = vec![f32::NAN; m * n];
-            be.gemm_bias_act(MatRef::new(&a, m, k).unwrap(), MatRef::new(&b, k, n).unwrap(), &vec![0.25; n], Activation::Relu, MatMut::new(&mut f, m, n).unwrap()).unwrap();
+            be.gemm_bias_act(
+                MatRef::new(&a, m, k).unwrap(),
+                MatRef::new(&b, k, n).unwrap(),
+                &vec![0.25; n],
+                Activation::Relu,
+                MatMut::new(&mut f, m, n).unwrap(),
+            )
+            .unwrap();
             out.push((c, f));
         }
         sigmo::set_num_threads(0);
         for i in 0..m * n {
-            assert!((out[0].0[i] - out[1].0[i]).abs() <= 1e-4, "{be}: threads change gemm at {i}");
-            assert!((out[0].1[i] - out[1].1[i]).abs() <= 1e-4, "{be}: threads change the epilogue at {i}");
+            assert!(
+                (out[0].0[i] - out[1].0[i]).abs() <= 1e-4,
+                "{be}: threads change gemm at {i}"
+            );
+            assert!(
+                (out[0].1[i] - out[1].1[i]).abs() <= 1e-4,
+                "{be}: threads change the epilogue at {i}"
+            );
             assert!(!out[1].0[i].is_nan() && !out[1].1[i].is_nan());
         }
     }
@@ -314,7 +492,10 @@ fn two_threads_give_the_one_thread_result() {
 #[test]
 fn backend_selection_and_errors() {
     assert!(Backend::available().contains(&Backend::MatrixMultiply));
-    assert_eq!(Backend::from_name("matrixmultiply").unwrap(), Backend::MatrixMultiply);
+    assert_eq!(
+        Backend::from_name("matrixmultiply").unwrap(),
+        Backend::MatrixMultiply
+    );
     let e = Backend::from_name("cublas").unwrap_err().to_string();
     assert!(e.contains("cublas") && e.contains("openblas"), "{e}");
     if cfg!(feature = "openblas") {
@@ -326,8 +507,13 @@ fn backend_selection_and_errors() {
         assert!(e.contains("--features openblas"), "{e}");
     }
     assert!(sigmo::threads::parse_env_value(Some("0")).is_err());
-    assert!(sigmo::threads::parse_env_value(Some("two")).unwrap_err().contains("SIGMO_THREADS"));
-    assert_eq!(sigmo::threads::parse_env_value(Some(" 3 ")).unwrap(), Some(3));
+    assert!(sigmo::threads::parse_env_value(Some("two"))
+        .unwrap_err()
+        .contains("SIGMO_THREADS"));
+    assert_eq!(
+        sigmo::threads::parse_env_value(Some(" 3 ")).unwrap(),
+        Some(3)
+    );
 }
 
 #[test]
@@ -341,4 +527,36 @@ fn openblas_core_choice() {
     assert_eq!(better_core("Prescott", Isa::Avx2), Some("Haswell"));
     assert_eq!(better_core("Zen", Isa::Avx2), None);
     assert_eq!(better_core("Prescott", Isa::Sse41), None);
+}
+
+#[test]
+fn no_openblas_threads_inside_rayon_workers() {
+    let _turn = THREADS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let (m, k, n) = (256, 256, 256);
+    let mut r = Rng(8);
+    let (a, b) = (r.vec(m * k), r.vec(k * n));
+    sigmo::set_num_threads(2);
+    for be in Backend::available() {
+        let mut c = vec![0.0f32; m * n];
+        let cm = MatMut::new(&mut c, m, n).unwrap();
+        let (av, bv) = (
+            MatRef::new(&a, m, k).unwrap(),
+            MatRef::new(&b, k, n).unwrap(),
+        );
+        let outside = be.engine_for(&av, &bv, &cm);
+        let inside = rayon::scope(|_| be.engine_for(&av, &bv, &cm));
+        if be == Backend::OpenBlas {
+            assert_eq!(outside, Engine::OpenBlas);
+            assert_eq!(
+                inside,
+                Engine::MatrixMultiply,
+                "a threaded OpenBLAS call nested in a rayon worker"
+            );
+        }
+        // And the result inside a worker is right.
+        rayon::scope(|_| be.gemm(1.0, av, bv, 0.0, cm).unwrap());
+        let want: f64 = (0..k).map(|p| f64::from(a[p]) * f64::from(b[p * n])).sum();
+        assert!((f64::from(c[0]) - want).abs() < 1e-4);
+    }
+    sigmo::set_num_threads(0);
 }

@@ -108,7 +108,11 @@ impl<'a> MatRef<'a> {
     pub fn rows_range(&self, start: usize, end: usize) -> MatRef<'a> {
         let end = end.min(self.rows());
         let start = start.min(end);
-        let offset = if start < end { start * self.row_stride() } else { 0 };
+        let offset = if start < end {
+            start * self.row_stride()
+        } else {
+            0
+        };
         MatRef {
             data: &self.data[offset.min(self.data.len())..],
             layout: Layout {
@@ -207,7 +211,11 @@ impl<'a> MatMut<'a> {
     /// extent of one row), which lets two threads write the halves. `None` otherwise.
     pub(crate) fn split_rows(self, r: usize) -> Result<(MatMut<'a>, MatMut<'a>), MatMut<'a>> {
         let l = self.layout;
-        let row_extent = if l.cols == 0 { 0 } else { (l.cols - 1) * l.col_stride + 1 };
+        let row_extent = if l.cols == 0 {
+            0
+        } else {
+            (l.cols - 1) * l.col_stride + 1
+        };
         if r > l.rows || l.row_stride < row_extent || l.rows < 2 {
             return Err(self);
         }
