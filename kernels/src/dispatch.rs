@@ -1,9 +1,10 @@
 //! One table of kernels, instantiated once per tier inside `#[target_feature]` functions, and
 //! dispatched by [`Kernels`] methods and by the crate's free functions.
 
+use crate::activation::Activation;
 use crate::isa::{Isa, IsaError};
 use crate::simd::scalar::Scalar;
-use crate::{exp, reduce, relu, sigmoid, softmax, tanh};
+use crate::{bias, exp, reduce, relu, sigmoid, softmax, tanh};
 use std::sync::OnceLock;
 
 /// The kernels bound to one [`Isa`] tier.
@@ -177,7 +178,7 @@ macro_rules! kernel_table {
 
         /// Free functions: each runs the same-named [`Kernels`] method of [`Kernels::best`].
         pub mod free {
-            use super::Kernels;
+            use super::{Activation, Kernels};
             $(
                 $(#[$doc])*
                 ///
@@ -278,6 +279,12 @@ kernel_table! {
     fn log_softmax_rows(x: &[f32], cols: usize, y: &mut [f32]) = softmax::log_softmax_rows;
     /// In-place log-softmax of every row.
     fn log_softmax_rows_inplace(x: &mut [f32], cols: usize) = softmax::log_softmax_rows_inplace;
+
+    /// x ← act(x + bias), elementwise, in one pass: a layer's epilogue on one row of its
+    /// output. The sum rounds once; the activation is the same as its own kernel's. Panics if
+    /// the lengths differ.
+    fn bias_activate_inplace(x: &mut [f32], bias: &[f32], act: Activation)
+        = bias::bias_activate_inplace;
 
     /// Σ xᵢ, compensated (Kahan) in 16 virtual lanes; −0.0 for an empty slice.
     fn sum(x: &[f32]) -> f32 = reduce::sum;

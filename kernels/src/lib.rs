@@ -62,6 +62,7 @@
 #![warn(missing_docs)]
 
 mod activation;
+mod bias;
 mod dispatch;
 mod drive;
 mod exp;

@@ -385,3 +385,43 @@ fn streaming_stores_for_long_outputs_at_every_output_offset() {
         assert!(y.iter().zip(&x).all(|(a, b)| *a == b.max(0.0)));
     }
 }
+
+#[test]
+fn bias_activate_equals_add_then_activate_on_every_tier() {
+    use sigmo_kernels::Activation;
+    let acts = [
+        Activation::Identity,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Relu,
+        Activation::LeakyRelu(0.1),
+        Activation::LeakyRelu(0.0),
+        Activation::Elu(1.0),
+        Activation::Step,
+    ];
+    for k in tiers() {
+        let l = k.isa().lanes();
+        for act in acts {
+            for n in lengths(l) {
+                let off = n % l.max(2);
+                let data = mixed(n + off, n as u64 + 1);
+                let bias = Rng::new(n as u64).vec(n, -3.0, 3.0);
+                let mut fused = data.clone();
+                k.bias_activate_inplace(&mut fused[off..], &bias, act);
+                let mut two: Vec<f32> = data[off..].iter().zip(&bias).map(|(x, b)| x + b).collect();
+                k.activate_inplace(act, &mut two);
+                assert_eq!(
+                    hash(&fused[off..]),
+                    hash(&two),
+                    "{act} on {} (len {n})",
+                    k.isa()
+                );
+                assert_eq!(
+                    hash(&fused[..off]),
+                    hash(&data[..off]),
+                    "wrote before the slice"
+                );
+            }
+        }
+    }
+}

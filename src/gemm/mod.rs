@@ -286,11 +286,10 @@ impl Backend {
                 Err(whole) => (whole, MatMut::new(&mut [], 0, 0).expect("empty view")),
             };
             let blk_rows = blk.rows();
-            // C_blk ← bias (every row), then C_blk ← A_blk·B + C_blk, then act in place.
-            fill_rows(&mut blk, bias);
+            // C_blk ← A_blk·B, then C_blk ← act(C_blk + bias) while the block is in cache.
             let a_blk = a.rows_range(start, start + blk_rows);
-            single_engine(self, 1.0, a_blk, b, 1.0, blk.reborrow())?;
-            activate_rows(k, &mut blk, act);
+            single_engine(self, 1.0, a_blk, b, 0.0, blk.reborrow())?;
+            bias_activate_rows(k, &mut blk, bias, act);
             start += blk_rows;
             rest = tail;
         }
@@ -461,43 +460,26 @@ fn split_rows_run(
         .map(|_| ())
 }
 
-fn fill_rows(c: &mut MatMut<'_>, bias: &[f32]) {
-    let (rows, cols, rs, cs) = (c.rows(), c.cols(), c.row_stride(), c.col_stride());
-    let (data, _) = c.parts();
-    for i in 0..rows {
-        if cs == 1 {
-            data[i * rs..i * rs + cols].copy_from_slice(bias);
-        } else {
-            for (j, &v) in bias.iter().enumerate() {
-                data[i * rs + j * cs] = v;
-            }
-        }
-    }
-}
-
-fn activate_rows(k: &Kernels, c: &mut MatMut<'_>, act: Activation) {
-    if matches!(act, Activation::Identity) {
-        return;
-    }
+fn bias_activate_rows(k: &Kernels, c: &mut MatMut<'_>, bias: &[f32], act: Activation) {
     let rows = c.rows();
     if c.col_stride() == 1 || c.cols() <= 1 {
         for i in 0..rows {
             if let Some(row) = c.row_mut(i) {
-                k.activate_inplace(act, row);
+                k.bias_activate_inplace(row, bias, act);
             }
         }
     } else {
-        // Strided rows: gather, activate, scatter.
+        // Strided rows: gather, apply, scatter.
         let (cols, rs, cs) = (c.cols(), c.row_stride(), c.col_stride());
         let (data, _) = c.parts();
         let mut row = vec![0.0f32; cols];
         for i in 0..rows {
-            for j in 0..cols {
-                row[j] = data[i * rs + j * cs];
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = data[i * rs + j * cs];
             }
-            k.activate_inplace(act, &mut row);
-            for j in 0..cols {
-                data[i * rs + j * cs] = row[j];
+            k.bias_activate_inplace(&mut row, bias, act);
+            for (j, v) in row.iter().enumerate() {
+                data[i * rs + j * cs] = *v;
             }
         }
     }
