@@ -16,7 +16,7 @@ pub(crate) fn bias_activate_inplace<S: Simd>(s: S, x: &mut [f32], bias: &[f32], 
         Activation::Sigmoid => map2_inplace!(s, bias, x, |b, v| sigmoid_v(s, s.add(v, b))),
         Activation::Tanh => map2_inplace!(s, bias, x, |b, v| tanh_v(s, s.add(v, b))),
         Activation::Relu => map2_inplace!(s, bias, x, |b, v| relu_v(s, s.add(v, b))),
-        Activation::LeakyRelu(a) if a == 0.0 => {
+        Activation::LeakyRelu(0.0) => {
             map2_inplace!(s, bias, x, |b, v| relu_v(s, s.add(v, b)))
         }
         Activation::LeakyRelu(a) => {
