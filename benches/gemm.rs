@@ -185,42 +185,44 @@ fn epilogue(c: &mut Criterion) {
         let mut y = vec![0.0f32; m * n];
         let shape = format!("{m}x{kk}x{n}");
         g.throughput(flops(m, kk, n));
-        sigmo::set_num_threads(1);
         for be in Backend::available() {
-            g.bench_function(
-                BenchmarkId::new(format!("fused relu/{be}"), &shape),
-                |bch| {
-                    bch.iter(|| {
-                        be.gemm_bias_act(
-                            MatRef::new(black_box(&x), m, kk).unwrap(),
-                            MatRef::new(&w, kk, n).unwrap(),
-                            &bias,
-                            Activation::Relu,
-                            MatMut::new(&mut y, m, n).unwrap(),
-                        )
-                        .unwrap()
-                    })
-                },
-            );
-            g.bench_function(
-                BenchmarkId::new(format!("gemm, then bias, then relu/{be}"), &shape),
-                |bch| {
-                    bch.iter(|| {
-                        be.gemm(
-                            1.0,
-                            MatRef::new(black_box(&x), m, kk).unwrap(),
-                            MatRef::new(&w, kk, n).unwrap(),
-                            0.0,
-                            MatMut::new(&mut y, m, n).unwrap(),
-                        )
-                        .unwrap();
-                        for row in y.chunks_exact_mut(n) {
-                            k.axpy(1.0, &bias, row);
-                        }
-                        k.relu_inplace(&mut y);
-                    })
-                },
-            );
+            for t in THREADS {
+                sigmo::set_num_threads(t);
+                g.bench_function(
+                    BenchmarkId::new(format!("fused relu/{be}/t{t}"), &shape),
+                    |bch| {
+                        bch.iter(|| {
+                            be.gemm_bias_act(
+                                MatRef::new(black_box(&x), m, kk).unwrap(),
+                                MatRef::new(&w, kk, n).unwrap(),
+                                &bias,
+                                Activation::Relu,
+                                MatMut::new(&mut y, m, n).unwrap(),
+                            )
+                            .unwrap()
+                        })
+                    },
+                );
+                g.bench_function(
+                    BenchmarkId::new(format!("gemm, then bias, then relu/{be}/t{t}"), &shape),
+                    |bch| {
+                        bch.iter(|| {
+                            be.gemm(
+                                1.0,
+                                MatRef::new(black_box(&x), m, kk).unwrap(),
+                                MatRef::new(&w, kk, n).unwrap(),
+                                0.0,
+                                MatMut::new(&mut y, m, n).unwrap(),
+                            )
+                            .unwrap();
+                            for row in y.chunks_exact_mut(n) {
+                                k.axpy(1.0, &bias, row);
+                            }
+                            k.relu_inplace(&mut y);
+                        })
+                    },
+                );
+            }
         }
     }
     sigmo::set_num_threads(0);

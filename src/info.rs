@@ -27,6 +27,9 @@ pub struct Info {
     pub openblas_core: Option<String>,
     /// `OPENBLAS_CORETYPE`, if set (by the user, or by sigmo's re-execution).
     pub openblas_coretype: Option<String>,
+    /// [`crate::gemm::self_check`] on every compiled backend: the largest error as a fraction
+    /// of the tolerance, or what failed.
+    pub gemm_check: Vec<(Backend, Result<f64, String>)>,
     /// The thread count in force.
     pub threads: usize,
     /// The cores this process may use.
@@ -54,6 +57,10 @@ impl Info {
             backends: Backend::available(),
             openblas_core: crate::openblas::corename(),
             openblas_coretype: std::env::var(crate::openblas::CORETYPE_ENV).ok(),
+            gemm_check: Backend::available()
+                .into_iter()
+                .map(|b| (b, crate::gemm::self_check(b)))
+                .collect(),
             threads: crate::threads::num_threads(),
             cores: crate::threads::cores(),
         })
@@ -102,6 +109,16 @@ impl fmt::Display for Info {
                     None => " (detected by OpenBLAS)".to_string(),
                 }
             )?;
+        }
+        for (b, r) in &self.gemm_check {
+            match r {
+                Ok(e) => writeln!(
+                    f,
+                    "gemm check: ok on {b} (largest error {:.3} of the f64 tolerance)",
+                    e
+                )?,
+                Err(e) => writeln!(f, "gemm check: FAILED: {e}")?,
+            }
         }
         writeln!(f, "threads:   {} (of {} cores)", self.threads, self.cores)?;
         write!(

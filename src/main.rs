@@ -25,7 +25,11 @@ fn main() -> ExitCode {
         Command::Info => match sigmo::info::Info::detect() {
             Ok(info) => {
                 println!("{info}");
-                ExitCode::SUCCESS
+                if info.gemm_check.iter().any(|(_, r)| r.is_err()) {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                }
             }
             Err(e) => {
                 eprintln!("sigmo: {e}");

@@ -19,7 +19,24 @@ pub const REEXEC_MARK: &str = "SIGMO_OPENBLAS_REEXEC";
 #[doc(hidden)]
 pub const ASSUME_CORE_ENV: &str = "SIGMO_OPENBLAS_ASSUME_CORE";
 
-/// The OpenBLAS core a CPU with this tier should run, and whether `core` falls short of it.
+/// This CPU's class for OpenBLAS, from its own feature detection (independent of sigmo's
+/// `simd` feature): `Avx512` with AVX-512F/BW/VL (what OpenBLAS's SkylakeX kernels use),
+/// `Avx2` with AVX2 and FMA (Haswell kernels), `Scalar` otherwise.
+pub fn cpu_class() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx2") && has!("fma") {
+            return Isa::Avx512;
+        }
+        if has!("avx2") && has!("fma") {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Scalar
+}
+
+/// The OpenBLAS core a CPU of this class should run, and whether `core` falls short of it.
 /// `None` when `core` is fine (or the CPU has no AVX2).
 pub fn better_core(core: &str, best: Isa) -> Option<&'static str> {
     let c = core.to_ascii_lowercase();
@@ -70,11 +87,22 @@ pub fn ensure_kernels() -> CoreStatus {
     let Some(core) = corename() else {
         return CoreStatus::NotCompiled;
     };
-    if std::env::var_os(CORETYPE_ENV).is_some() {
+    if let Some(set) = std::env::var_os(CORETYPE_ENV) {
+        // Never changed. A deliberate older core is respected silently; but when the value
+        // names good kernels and OpenBLAS still runs a generic core, it ignored the value.
+        let set = set.to_string_lossy();
+        if better_core(&set, cpu_class()).is_none() {
+            if let Some(wanted) = better_core(&core, cpu_class()) {
+                eprintln!(
+                    "sigmo: warning: OpenBLAS runs its {core} kernels although {CORETYPE_ENV}={set} \
+                     (this CPU can run {wanted})"
+                );
+            }
+        }
         return CoreStatus::UserSet(core);
     }
     let core = std::env::var(ASSUME_CORE_ENV).unwrap_or(core);
-    let Some(wanted) = better_core(&core, Isa::best_available()) else {
+    let Some(wanted) = better_core(&core, cpu_class()) else {
         return CoreStatus::Fine(core);
     };
     if std::env::var_os(REEXEC_MARK).is_none() {
@@ -83,7 +111,7 @@ pub fn ensure_kernels() -> CoreStatus {
     eprintln!(
         "sigmo: warning: OpenBLAS runs its generic {core} kernels on a CPU that has {}; \
          set {CORETYPE_ENV}={wanted} for several times the GEMM speed",
-        Isa::best_available()
+        cpu_class()
     );
     CoreStatus::Generic { core, wanted }
 }

@@ -92,7 +92,7 @@ fn info_reports_gemm_backend_and_threads_and_rejects_bad_values() {
 #[cfg(feature = "openblas")]
 #[test]
 fn openblas_generic_core_is_replaced_without_touching_a_user_value() {
-    let best = sigmo::kernels::Isa::best_available();
+    let best = sigmo::openblas::cpu_class();
     let mut c = Command::new(env!("CARGO_BIN_EXE_sigmo"));
     c.arg("info").env("SIGMO_OPENBLAS_ASSUME_CORE", "Prescott");
     let out = c.output().unwrap();

@@ -560,3 +560,105 @@ fn no_openblas_threads_inside_rayon_workers() {
     }
     sigmo::set_num_threads(0);
 }
+
+#[test]
+fn threaded_epilogue_over_several_blocks_checks_every_row() {
+    let _turn = THREADS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // 2048 rows of 256 columns: two epilogue blocks of 1024 rows, each GEMM split over threads.
+    let (m, k, n) = (2048, 64, 256);
+    let mut r = Rng(21);
+    let a = Stored::new(&mut r, m, k, false, 0);
+    let b = Stored::new(&mut r, k, n, false, 0);
+    let bias = r.vec(n);
+    for be in Backend::available() {
+        for t in [1usize, 2] {
+            sigmo::set_num_threads(t);
+            let mut c = vec![f32::NAN; m * n];
+            be.gemm_bias_act(
+                a.view(),
+                b.view(),
+                &bias,
+                Activation::Tanh,
+                MatMut::new(&mut c, m, n).unwrap(),
+            )
+            .unwrap();
+            for i in 0..m {
+                for j in (0..n).step_by(5) {
+                    let z: f64 =
+                        (0..k).map(|p| a.at(i, p) * b.at(p, j)).sum::<f64>() + f64::from(bias[j]);
+                    assert!(
+                        (f64::from(c[i * n + j]) - z.tanh()).abs() < 2e-5,
+                        "{be} t{t}: row {i}"
+                    );
+                }
+            }
+        }
+        #[cfg(feature = "openblas")]
+        assert_eq!(
+            sigmo::kernels::gemm::openblas::num_threads(),
+            1,
+            "OpenBLAS's threads go back to 1 after a call"
+        );
+    }
+    sigmo::set_num_threads(0);
+}
+
+#[test]
+fn alpha_zero_reads_neither_a_nor_b() {
+    for be in Backend::available() {
+        let a = [f32::NAN, f32::INFINITY, 1.0, 2.0];
+        let mut c = [1.0f32, 2.0, 3.0, 4.0];
+        be.gemm(
+            0.0,
+            MatRef::new(&a, 2, 2).unwrap(),
+            MatRef::new(&a, 2, 2).unwrap(),
+            2.0,
+            MatMut::new(&mut c, 2, 2).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(c, [2.0, 4.0, 6.0, 8.0], "{be}");
+    }
+}
+
+#[test]
+fn epilogue_with_empty_dimensions() {
+    for be in Backend::available() {
+        // K = 0: C = act(bias).
+        let mut c = [9.0f32; 6];
+        be.gemm_bias_act(
+            MatRef::new(&[], 2, 0).unwrap(),
+            MatRef::new(&[], 0, 3).unwrap(),
+            &[-1.0, 0.0, 2.0],
+            Activation::Relu,
+            MatMut::new(&mut c, 2, 3).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(c, [0.0, 0.0, 2.0, 0.0, 0.0, 2.0], "{be}");
+        // No rows, no columns (with a long row stride over an empty slice).
+        be.gemm_bias_act(
+            MatRef::new(&[], 0, 4).unwrap(),
+            MatRef::new(&[0.0; 12], 4, 3).unwrap(),
+            &[0.0; 3],
+            Activation::Tanh,
+            MatMut::new(&mut [], 0, 3).unwrap(),
+        )
+        .unwrap();
+        be.gemm_bias_act(
+            MatRef::new(&[1.0; 20], 5, 4).unwrap(),
+            MatRef::new(&[], 4, 0).unwrap(),
+            &[],
+            Activation::Sigmoid,
+            MatMut::from_strides(&mut [], 5, 0, 10, 1).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn overlapping_outputs_are_refused() {
+    let mut d = [0.0f32; 16];
+    assert!(MatMut::from_strides(&mut d, 3, 3, 1, 1).is_err());
+    assert!(MatMut::from_strides(&mut d, 2, 3, 2, 1).is_err());
+    assert!(MatMut::from_strides(&mut d, 3, 2, 2, 1).is_ok());
+    assert!(MatMut::from_strides(&mut d, 3, 2, 1, 3).is_ok());
+}

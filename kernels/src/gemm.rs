@@ -56,6 +56,16 @@ impl Layout {
         }
     }
 
+    /// The same elements with the stride of any dimension of length ≤ 1 set to 0 (it is
+    /// never used, and may otherwise be any value).
+    pub fn normalized(self) -> Layout {
+        Layout {
+            row_stride: if self.rows <= 1 { 0 } else { self.row_stride },
+            col_stride: if self.cols <= 1 { 0 } else { self.col_stride },
+            ..self
+        }
+    }
+
     /// One past the largest index addressed, or `None` on overflow; 0 for an empty matrix.
     pub fn extent(&self) -> Option<usize> {
         if self.rows == 0 || self.cols == 0 {
@@ -141,9 +151,12 @@ pub fn sgemm_matrixmultiply(
     if cl.rows == 0 || cl.cols == 0 {
         return Ok(());
     }
+    let (al, bl, cl) = (al.normalized(), bl.normalized(), cl.normalized());
+    // Every stride now either spans a dimension of 2+ elements, so that it is below the
+    // slice's length (`check_gemm`), or is 0: it fits isize.
     let st = |s: usize| s as isize;
     // SAFETY: `check_gemm` proved that every element of A, B and C addressed by these shapes
-    // and strides lies inside its slice (strides fit isize: the extents fit a slice), that C
+    // and strides lies inside its slice (and the strides fit isize, see above), that C
     // addresses no element twice, and C's slice is borrowed mutably, so nothing aliases it.
     unsafe {
         matrixmultiply::sgemm(
@@ -300,10 +313,12 @@ pub mod openblas {
         Ok(())
     }
 
-    /// Sets OpenBLAS's thread count (at least 1).
+    /// Sets OpenBLAS's thread count (at least 1). It is process-wide: callers must not change
+    /// it while another thread is inside an OpenBLAS call (`sigmo::gemm` serializes that).
     pub fn set_num_threads(n: usize) {
         let n = n.clamp(1, c_int::MAX as usize) as c_int;
-        // SAFETY: a plain setter of the library's global thread count.
+        // SAFETY: a setter of the library's global thread count, with no pointer argument;
+        // OpenBLAS allows calling it at any time from the thread that makes BLAS calls.
         unsafe { openblas_set_num_threads(n) }
     }
 

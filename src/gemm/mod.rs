@@ -181,8 +181,8 @@ impl Backend {
                     let (_, bl) = b.parts();
                     let cl = layout_of(c);
                     // OpenBLAS would thread this call: not from inside a rayon worker.
-                    let threaded = crate::threads::num_threads() > 1
-                        && 2 * a.rows() * a.cols() * b.cols() >= PARALLEL_MIN_FLOPS;
+                    let threaded =
+                        crate::threads::num_threads() > 1 && flops(a, b) >= PARALLEL_MIN_FLOPS;
                     let nested = threaded && rayon::current_thread_index().is_some();
                     if !nested && sigmo_kernels::gemm::openblas::accepts(al, bl, cl) {
                         return Engine::OpenBlas;
@@ -208,6 +208,12 @@ impl Backend {
         c: MatMut<'_>,
     ) -> Result<(), ShapeError> {
         check_shapes("gemm", &a, &b, &c)?;
+        if alpha == 0.0 {
+            // A and B are not read (as BLAS specifies): NaN or ∞ in them cannot reach C.
+            let mut c = c;
+            scale(beta, &mut c);
+            return Ok(());
+        }
         match self.engine_for(&a, &b, &c) {
             Engine::MatrixMultiply => mm_threaded(alpha, a, b, beta, c),
             Engine::OpenBlas => blas(alpha, a, b, beta, c),
@@ -250,46 +256,25 @@ impl Backend {
                 c.shape()
             )));
         }
-        let k = Kernels::best();
-        let rows = c.rows();
-        let block = epilogue_block_rows(c.cols());
-        // Threads: split the rows of C in as many panels, each doing its own blocks.
-        let threads = crate::threads::num_threads();
-        let flops = 2 * a.rows() * a.cols() * b.cols();
-        if threads > 1 && flops >= PARALLEL_MIN_FLOPS && rows >= 2 * block {
-            let per = rows.div_ceil(threads).div_ceil(block) * block;
-            return split_rows_run(c, per, &a, &|a_part, c_part| {
-                self.bias_act_blocks(&k, a_part, b, bias, act, c_part, block)
-            });
+        let k = Kernels::try_best().map_err(|e| ShapeError::new(format!("gemm_bias_act: {e}")))?;
+        let (rows, cols) = (c.rows(), c.cols());
+        if rows == 0 || cols == 0 {
+            return Ok(());
         }
-        self.bias_act_blocks(&k, a, b, bias, act, c.reborrow(), block)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn bias_act_blocks(
-        &self,
-        k: &Kernels,
-        a: MatRef<'_>,
-        b: MatRef<'_>,
-        bias: &[f32],
-        act: Activation,
-        mut c: MatMut<'_>,
-        block: usize,
-    ) -> Result<(), ShapeError> {
-        let rows = c.rows();
+        let block = epilogue_block_rows(cols);
         let mut start = 0;
         let mut rest = c.reborrow();
         while start < rows {
-            let end = (start + block).min(rows);
-            let (mut blk, tail) = match rest.split_rows(end - start) {
+            let (mut blk, tail) = match rest.split_rows((rows - start).min(block)) {
                 Ok(p) => p,
                 Err(whole) => (whole, MatMut::new(&mut [], 0, 0).expect("empty view")),
             };
             let blk_rows = blk.rows();
-            // C_blk ← A_blk·B, then C_blk ← act(C_blk + bias) while the block is in cache.
+            // C_blk ← A_blk·B (itself split over the threads when large enough), then
+            // C_blk ← act(C_blk + bias) in one pass while the block is in cache.
             let a_blk = a.rows_range(start, start + blk_rows);
-            single_engine(self, 1.0, a_blk, b, 0.0, blk.reborrow())?;
-            bias_activate_rows(k, &mut blk, bias, act);
+            self.gemm(1.0, a_blk, b, 0.0, blk.reborrow())?;
+            bias_activate_rows(&k, &mut blk, bias, act);
             start += blk_rows;
             rest = tail;
         }
@@ -297,11 +282,101 @@ impl Backend {
     }
 }
 
+/// Runs a few products on `backend` (plain, transposed and strided operands, odd sizes)
+/// against an f64 reference and returns the largest error as a fraction of the allowed
+/// 2(K+2)·ε·(|A||B|)ᵢⱼ; `sigmo info` prints it, so that the kernels OpenBLAS actually loaded
+/// (after any `OPENBLAS_CORETYPE` choice) are checked, not assumed.
+///
+/// # Errors
+/// When a product is out of tolerance, with the shape and the error.
+pub fn self_check(backend: Backend) -> Result<f64, String> {
+    let mut seed = 0x9E37_79B9u32;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+    };
+    let mut worst = 0.0f64;
+    for &(m, k, n, ta, tb) in &[
+        (67, 129, 35, false, false),
+        (64, 256, 96, true, false),
+        (33, 517, 65, false, true),
+        (128, 128, 128, true, true),
+    ] {
+        let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
+        let av = if ta {
+            MatRef::new(&a, k, m).map(|v| v.t())
+        } else {
+            MatRef::new(&a, m, k)
+        }
+        .map_err(|e| e.to_string())?;
+        let bv = if tb {
+            MatRef::new(&b, n, k).map(|v| v.t())
+        } else {
+            MatRef::new(&b, k, n)
+        }
+        .map_err(|e| e.to_string())?;
+        let mut c = vec![f32::NAN; m * n];
+        backend
+            .gemm(
+                1.0,
+                av,
+                bv,
+                0.0,
+                MatMut::new(&mut c, m, n).map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())?;
+        for i in 0..m {
+            for j in 0..n {
+                let (mut s, mut mag) = (0.0f64, 0.0f64);
+                for p in 0..k {
+                    let x = f64::from(av.get(i, p).unwrap_or(f32::NAN))
+                        * f64::from(bv.get(p, j).unwrap_or(f32::NAN));
+                    s += x;
+                    mag += x.abs();
+                }
+                let tol = 2.0 * (k as f64 + 2.0) * f64::from(f32::EPSILON) * mag + 1e-30;
+                let e = (f64::from(c[i * n + j]) - s).abs() / tol;
+                if e.is_nan() || e > 1.0 {
+                    return Err(format!(
+                        "{backend}: {m}×{k}·{k}×{n} gives C[{i},{j}] = {}, want {s}",
+                        c[i * n + j]
+                    ));
+                }
+                worst = worst.max(e);
+            }
+        }
+    }
+    Ok(worst)
+}
+
 /// Rows per epilogue block: about 1 MiB of C, which stays in L2 between the GEMM and the
 /// activation. Each block is its own GEMM call and repacks B, so blocks must not be small: at
 /// 32 rows the repacking cost a third of the time (measured), at 256 it is a few percent.
 fn epilogue_block_rows(cols: usize) -> usize {
     ((1 << 20) / 4 / cols.max(1)).max(64)
+}
+
+/// 2·m·k·n, saturating (zero-stride views can be huge).
+fn flops(a: &MatRef<'_>, b: &MatRef<'_>) -> usize {
+    2usize
+        .saturating_mul(a.rows())
+        .saturating_mul(a.cols())
+        .saturating_mul(b.cols())
+}
+
+/// C ← β·C, never reading C when β = 0.
+fn scale(beta: f32, c: &mut MatMut<'_>) {
+    let (rows, cols, rs, cs) = (c.rows(), c.cols(), c.row_stride(), c.col_stride());
+    let (data, _) = c.parts();
+    for i in 0..rows {
+        for j in 0..cols {
+            let p = i * rs + j * cs;
+            data[p] = if beta == 0.0 { 0.0 } else { beta * data[p] };
+        }
+    }
 }
 
 fn check_shapes(
@@ -351,21 +426,40 @@ fn blas(
     a: MatRef<'_>,
     b: MatRef<'_>,
     beta: f32,
+    c: MatMut<'_>,
+) -> Result<(), ShapeError> {
+    // OpenBLAS's thread count is one process-wide setting. It stays at 1; a call large enough
+    // to be threaded (≥ PARALLEL_MIN_FLOPS; below that its threading loses, measured 2× slower
+    // at 64×784·784×128) takes the write lock, raises it to sigmo's count for the call, and
+    // sets it back. One-thread calls share the read lock, so they never run while it is raised.
+    use std::sync::{Once, RwLock};
+    static LOCK: RwLock<()> = RwLock::new(());
+    static INIT: Once = Once::new();
+    INIT.call_once(|| sigmo_kernels::gemm::openblas::set_num_threads(1));
+    let threads = crate::threads::num_threads();
+    let threaded = threads > 1 && flops(&a, &b) >= PARALLEL_MIN_FLOPS;
+    let _guard = if threaded {
+        let w = LOCK.write().unwrap_or_else(|e| e.into_inner());
+        sigmo_kernels::gemm::openblas::set_num_threads(threads);
+        Err(w)
+    } else {
+        Ok(LOCK.read().unwrap_or_else(|e| e.into_inner()))
+    };
+    let result = blas_call(alpha, a, b, beta, c);
+    if threaded {
+        sigmo_kernels::gemm::openblas::set_num_threads(1);
+    }
+    result
+}
+
+#[cfg(feature = "openblas")]
+fn blas_call(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
     mut c: MatMut<'_>,
 ) -> Result<(), ShapeError> {
-    // OpenBLAS runs on sigmo's thread count, except below PARALLEL_MIN_FLOPS, where its own
-    // threading loses (measured: 2× slower at 64×784·784×128 backward) and one thread runs.
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static CURRENT: AtomicUsize = AtomicUsize::new(0);
-    let flops = 2 * a.rows() * a.cols() * b.cols();
-    let want = if flops < PARALLEL_MIN_FLOPS {
-        1
-    } else {
-        crate::threads::num_threads()
-    };
-    if CURRENT.swap(want, Ordering::Relaxed) != want {
-        sigmo_kernels::gemm::openblas::set_num_threads(want);
-    }
     let (ad, al) = a.parts();
     let (bd, bl) = b.parts();
     let (cd, cl) = c.parts();
@@ -382,22 +476,6 @@ fn blas(
     c: MatMut<'_>,
 ) -> Result<(), ShapeError> {
     mm(alpha, a, b, beta, c)
-}
-
-/// One GEMM call on the backend's engine, without sigmo's own threading (for blocks that are
-/// already parallel or small).
-fn single_engine(
-    be: &Backend,
-    alpha: f32,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    beta: f32,
-    c: MatMut<'_>,
-) -> Result<(), ShapeError> {
-    match be.engine_for(&a, &b, &c) {
-        Engine::MatrixMultiply => mm(alpha, a, b, beta, c),
-        Engine::OpenBlas => blas(alpha, a, b, beta, c),
-    }
 }
 
 /// matrixmultiply, split by rows of C over sigmo's threads when large enough.
@@ -462,6 +540,9 @@ fn split_rows_run(
 
 fn bias_activate_rows(k: &Kernels, c: &mut MatMut<'_>, bias: &[f32], act: Activation) {
     let rows = c.rows();
+    if rows == 0 || c.cols() == 0 {
+        return;
+    }
     if c.col_stride() == 1 || c.cols() <= 1 {
         for i in 0..rows {
             if let Some(row) = c.row_mut(i) {

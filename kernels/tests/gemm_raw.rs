@@ -1,0 +1,144 @@
+//! The raw GEMM entry points (the crate's only FFI `unsafe`): edge layouts with exact-size
+//! allocations, so that AddressSanitizer sees any access outside them; and the refusals.
+
+use sigmo_kernels::gemm::{sgemm_matrixmultiply, Layout};
+
+type Raw = fn(
+    f32,
+    &[f32],
+    Layout,
+    &[f32],
+    Layout,
+    f32,
+    &mut [f32],
+    Layout,
+) -> Result<(), sigmo_kernels::gemm::LayoutError>;
+
+fn engines() -> Vec<(&'static str, Raw)> {
+    #[allow(unused_mut)]
+    let mut v: Vec<(&'static str, Raw)> = vec![("matrixmultiply", sgemm_matrixmultiply)];
+    #[cfg(feature = "openblas")]
+    v.push(("openblas", sigmo_kernels::gemm::openblas::sgemm));
+    v
+}
+
+fn l(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Layout {
+    Layout {
+        rows,
+        cols,
+        row_stride,
+        col_stride,
+    }
+}
+
+/// The exact number of elements a layout needs.
+fn exact(x: Layout) -> Vec<f32> {
+    (0..x.extent().unwrap())
+        .map(|i| (i % 7) as f32 - 3.0)
+        .collect()
+}
+
+fn reference(a: &[f32], al: Layout, b: &[f32], bl: Layout, i: usize, j: usize) -> f32 {
+    (0..al.cols)
+        .map(|p| {
+            a[i * al.row_stride + p * al.col_stride] * b[p * bl.row_stride + j * bl.col_stride]
+        })
+        .sum()
+}
+
+#[test]
+fn edge_layouts_in_exact_allocations() {
+    let cases = [
+        // (A, B, C) layouts.
+        (l(3, 4, 4, 1), l(4, 5, 5, 1), l(3, 5, 5, 1)),
+        (l(3, 4, 1, 3), l(4, 5, 1, 4), l(3, 5, 5, 1)), // both transposed
+        (l(1, 4, usize::MAX / 2, 1), l(4, 1, 1, 9), l(1, 1, 77, 5)), // strides of length-1 dims
+        (l(5, 1, 1, 0), l(1, 6, 0, 1), l(5, 6, 6, 1)), // k = 1
+        (l(4, 3, 7, 2), l(3, 2, 2, 1), l(4, 2, 1, 4)), // general A, column-major C
+        (l(2, 0, 0, 1), l(0, 3, 3, 1), l(2, 3, 3, 1)), // k = 0: C ← β·C
+        (l(0, 3, 3, 1), l(3, 2, 2, 1), l(0, 2, 2, 1)), // m = 0
+    ];
+    for (name, f) in engines() {
+        for (al, bl, cl) in cases {
+            let (a, b) = (exact(al), exact(bl));
+            let mut c = vec![f32::NAN; cl.extent().unwrap()];
+            f(1.0, &a, al, &b, bl, 0.0, &mut c, cl)
+                .or_else(|e| {
+                    // OpenBLAS refuses layouts it cannot take (the sigmo crate falls back).
+                    if name == "openblas" {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .unwrap();
+            if name == "openblas" && c.iter().all(|v| v.is_nan()) && cl.rows * cl.cols > 0 {
+                continue; // refused
+            }
+            for i in 0..cl.rows {
+                for j in 0..cl.cols {
+                    let got = c[i * cl.row_stride + j * cl.col_stride];
+                    assert_eq!(
+                        got,
+                        reference(&a, al, &b, bl, i, j),
+                        "{name}: {al:?} {bl:?} {cl:?} at ({i},{j})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn refusals() {
+    for (name, f) in engines() {
+        let mut c = vec![0.0; 4];
+        // Too short a slice.
+        assert!(
+            f(
+                1.0,
+                &[0.0; 5],
+                l(2, 3, 3, 1),
+                &[0.0; 6],
+                l(3, 2, 2, 1),
+                0.0,
+                &mut c,
+                l(2, 2, 2, 1)
+            )
+            .is_err(),
+            "{name}"
+        );
+        // Shapes that do not chain.
+        assert!(
+            f(
+                1.0,
+                &[0.0; 6],
+                l(2, 3, 3, 1),
+                &[0.0; 6],
+                l(2, 3, 3, 1),
+                0.0,
+                &mut c,
+                l(2, 2, 2, 1)
+            )
+            .is_err(),
+            "{name}"
+        );
+        // An output that writes one element twice.
+        assert!(
+            f(
+                1.0,
+                &[0.0; 4],
+                l(2, 2, 2, 1),
+                &[0.0; 4],
+                l(2, 2, 2, 1),
+                0.0,
+                &mut c,
+                l(2, 2, 1, 1)
+            )
+            .is_err(),
+            "{name}"
+        );
+        // Overflowing extents.
+        assert!(l(usize::MAX, 2, usize::MAX, 1).check_within(10).is_err());
+    }
+}
