@@ -487,9 +487,8 @@ fn mm_threaded(
     c: MatMut<'_>,
 ) -> Result<(), ShapeError> {
     let threads = crate::threads::num_threads();
-    let flops = 2 * a.rows() * a.cols() * b.cols();
     if threads > 1
-        && flops >= PARALLEL_MIN_FLOPS
+        && flops(&a, &b) >= PARALLEL_MIN_FLOPS
         && c.rows() >= 2 * 16
         && rayon::current_thread_index().is_none()
     {
