@@ -91,54 +91,51 @@ fn edge_layouts_in_exact_allocations() {
 
 #[test]
 fn refusals() {
+    // (why, A's slice length and layout, B's, C's): each must be refused.
+    let cases = [
+        (
+            "too short a slice",
+            5,
+            l(2, 3, 3, 1),
+            6,
+            l(3, 2, 2, 1),
+            l(2, 2, 2, 1),
+        ),
+        (
+            "shapes that do not chain",
+            6,
+            l(2, 3, 3, 1),
+            6,
+            l(2, 3, 3, 1),
+            l(2, 2, 2, 1),
+        ),
+        (
+            "an output that writes an element twice",
+            4,
+            l(2, 2, 2, 1),
+            4,
+            l(2, 2, 2, 1),
+            l(2, 2, 1, 1),
+        ),
+    ];
     for (name, f) in engines() {
-        let mut c = vec![0.0; 4];
-        // Too short a slice.
-        assert!(
-            f(
+        for (why, alen, al, blen, bl, cl) in cases {
+            let mut c = vec![0.0; 4];
+            let r = f(
                 1.0,
-                &[0.0; 5],
-                l(2, 3, 3, 1),
-                &[0.0; 6],
-                l(3, 2, 2, 1),
+                &vec![0.0; alen],
+                al,
+                &vec![0.0; blen],
+                bl,
                 0.0,
                 &mut c,
-                l(2, 2, 2, 1)
-            )
-            .is_err(),
-            "{name}"
-        );
-        // Shapes that do not chain.
-        assert!(
-            f(
-                1.0,
-                &[0.0; 6],
-                l(2, 3, 3, 1),
-                &[0.0; 6],
-                l(2, 3, 3, 1),
-                0.0,
-                &mut c,
-                l(2, 2, 2, 1)
-            )
-            .is_err(),
-            "{name}"
-        );
-        // An output that writes one element twice.
-        assert!(
-            f(
-                1.0,
-                &[0.0; 4],
-                l(2, 2, 2, 1),
-                &[0.0; 4],
-                l(2, 2, 2, 1),
-                0.0,
-                &mut c,
-                l(2, 2, 1, 1)
-            )
-            .is_err(),
-            "{name}"
-        );
-        // Overflowing extents.
-        assert!(l(usize::MAX, 2, usize::MAX, 1).check_within(10).is_err());
+                cl,
+            );
+            assert!(r.is_err(), "{name}: {why} accepted");
+        }
     }
+    assert!(
+        l(usize::MAX, 2, usize::MAX, 1).check_within(10).is_err(),
+        "overflowing extent"
+    );
 }

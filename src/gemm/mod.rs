@@ -22,9 +22,7 @@ mod mat;
 pub use mat::{MatMut, MatRef};
 pub use sigmo_kernels::Activation;
 
-use sigmo_kernels::gemm::sgemm_matrixmultiply;
-#[cfg(feature = "openblas")]
-use sigmo_kernels::gemm::Layout;
+use sigmo_kernels::gemm::{sgemm_matrixmultiply, Layout};
 use sigmo_kernels::Kernels;
 use std::fmt;
 
@@ -406,7 +404,21 @@ fn layout_of(c: &MatMut<'_>) -> Layout {
     }
 }
 
-fn mm(
+/// A raw engine entry point of `sigmo_kernels::gemm`.
+type RawGemm = fn(
+    f32,
+    &[f32],
+    Layout,
+    &[f32],
+    Layout,
+    f32,
+    &mut [f32],
+    Layout,
+) -> Result<(), sigmo_kernels::gemm::LayoutError>;
+
+/// Calls a raw engine on the views' parts.
+fn raw(
+    engine: RawGemm,
     alpha: f32,
     a: MatRef<'_>,
     b: MatRef<'_>,
@@ -416,8 +428,17 @@ fn mm(
     let (ad, al) = a.parts();
     let (bd, bl) = b.parts();
     let (cd, cl) = c.parts();
-    sgemm_matrixmultiply(alpha, ad, al, bd, bl, beta, cd, cl)
-        .map_err(|e| ShapeError::new(e.to_string()))
+    engine(alpha, ad, al, bd, bl, beta, cd, cl).map_err(|e| ShapeError::new(e.to_string()))
+}
+
+fn mm(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+) -> Result<(), ShapeError> {
+    raw(sgemm_matrixmultiply, alpha, a, b, beta, c)
 }
 
 #[cfg(feature = "openblas")]
@@ -445,26 +466,11 @@ fn blas(
     } else {
         Ok(LOCK.read().unwrap_or_else(|e| e.into_inner()))
     };
-    let result = blas_call(alpha, a, b, beta, c);
+    let result = raw(sigmo_kernels::gemm::openblas::sgemm, alpha, a, b, beta, c);
     if threaded {
         sigmo_kernels::gemm::openblas::set_num_threads(1);
     }
     result
-}
-
-#[cfg(feature = "openblas")]
-fn blas_call(
-    alpha: f32,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    beta: f32,
-    mut c: MatMut<'_>,
-) -> Result<(), ShapeError> {
-    let (ad, al) = a.parts();
-    let (bd, bl) = b.parts();
-    let (cd, cl) = c.parts();
-    sigmo_kernels::gemm::openblas::sgemm(alpha, ad, al, bd, bl, beta, cd, cl)
-        .map_err(|e| ShapeError::new(e.to_string()))
 }
 
 #[cfg(not(feature = "openblas"))]
