@@ -662,3 +662,52 @@ fn overlapping_outputs_are_refused() {
     assert!(MatMut::from_strides(&mut d, 3, 2, 2, 1).is_ok());
     assert!(MatMut::from_strides(&mut d, 3, 2, 1, 3).is_ok());
 }
+
+#[test]
+fn threads_split_by_columns_when_b_is_larger() {
+    let _turn = THREADS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // A·Wᵀ at an MLP shape (B the larger operand: split by columns), a wide B with an odd
+    // number of columns, and a column-major C.
+    let mut r = Rng(31);
+    for &(m, k, n, tb) in &[
+        (256, 1024, 784, true),
+        (40, 500, 1001, false),
+        (64, 300, 333, true),
+    ] {
+        let a = Stored::new(&mut r, m, k, false, 0);
+        let b = Stored::new(&mut r, k, n, tb, 3);
+        for be in Backend::available() {
+            sigmo::set_num_threads(2);
+            let c0 = r.vec(m * n);
+            let mut c = c0.clone();
+            be.gemm(
+                1.5,
+                a.view(),
+                b.view(),
+                0.5,
+                MatMut::new(&mut c, m, n).unwrap(),
+            )
+            .unwrap();
+            check(&format!("{be} 2 threads"), 1.5, &a, &b, 0.5, &c0, &c, n);
+            let mut ct = vec![0.0f32; n * m];
+            be.gemm(
+                1.0,
+                a.view(),
+                b.view(),
+                0.0,
+                MatMut::new(&mut ct, n, m).unwrap().t(),
+            )
+            .unwrap();
+            for i in (0..m).step_by(13) {
+                for j in 0..n {
+                    let want: f64 = (0..k).map(|p| a.at(i, p) * b.at(p, j)).sum();
+                    assert!(
+                        (f64::from(ct[j * m + i]) - want).abs() < 1e-3,
+                        "{be}: column-major C"
+                    );
+                }
+            }
+        }
+    }
+    sigmo::set_num_threads(0);
+}

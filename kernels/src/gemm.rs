@@ -179,6 +179,81 @@ pub fn sgemm_matrixmultiply(
     Ok(())
 }
 
+/// A raw pointer to C that may cross to a rayon worker; each worker writes only its own
+/// columns (see [`sgemm_matrixmultiply_column_panels`]).
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: the pointer is only dereferenced (by matrixmultiply) on disjoint column panels of
+// one C that the caller borrowed mutably for the whole call.
+unsafe impl Send for SendPtr {}
+// SAFETY: as above; sharing the address itself is harmless.
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// C ← α·A·B + β·C with matrixmultiply, the columns of C (and of B) split into `panels`
+/// panels of whole multiples of 16 columns that rayon's workers compute at once. Each worker
+/// packs all of A and only its panel of B, so this is the split to use when B is the larger
+/// operand (splitting by rows would make every worker pack all of B).
+///
+/// # Errors
+/// As [`sgemm_matrixmultiply`].
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_matrixmultiply_column_panels(
+    alpha: f32,
+    a: &[f32],
+    al: Layout,
+    b: &[f32],
+    bl: Layout,
+    beta: f32,
+    c: &mut [f32],
+    cl: Layout,
+    panels: usize,
+) -> Result<(), LayoutError> {
+    use rayon::prelude::*;
+    check_gemm(al, a.len(), bl, b.len(), cl, c.len())?;
+    if cl.rows == 0 || cl.cols == 0 {
+        return Ok(());
+    }
+    let (al, bl, cl) = (al.normalized(), bl.normalized(), cl.normalized());
+    let width = cl.cols.div_ceil(panels.max(1)).next_multiple_of(16);
+    let starts: Vec<usize> = (0..cl.cols).step_by(width).collect();
+    let cp = SendPtr(c.as_mut_ptr());
+    let st = |s: usize| s as isize;
+    starts.par_iter().for_each(|&j0| {
+        let cols = width.min(cl.cols - j0);
+        // SAFETY: `check_gemm` proved every element of A, B and C lies inside its slice and
+        // that C addresses no element twice (so strides fit isize, as in
+        // `sgemm_matrixmultiply`). This worker reads B's columns j0..j0+cols and writes C's
+        // columns j0..j0+cols: the column panels partition C, so no two workers write the same
+        // element, and C stays mutably borrowed by this call until every worker has returned.
+        unsafe {
+            matrixmultiply::sgemm(
+                cl.rows,
+                al.cols,
+                cols,
+                alpha,
+                a.as_ptr(),
+                st(al.row_stride),
+                st(al.col_stride),
+                b.as_ptr().add(j0 * bl.col_stride),
+                st(bl.row_stride),
+                st(bl.col_stride),
+                beta,
+                cp.get().add(j0 * cl.col_stride),
+                st(cl.row_stride),
+                st(cl.col_stride),
+            );
+        }
+    });
+    Ok(())
+}
+
 /// OpenBLAS, through CBLAS (feature `openblas`).
 #[cfg(feature = "openblas")]
 pub mod openblas {

@@ -139,3 +139,41 @@ fn refusals() {
         "overflowing extent"
     );
 }
+
+#[test]
+fn column_panels_in_exact_allocations() {
+    use sigmo_kernels::gemm::sgemm_matrixmultiply_column_panels as panels;
+    for (al, bl, cl) in [
+        (l(5, 7, 7, 1), l(7, 50, 50, 1), l(5, 50, 50, 1)),
+        (l(5, 7, 1, 5), l(7, 33, 1, 7), l(5, 33, 1, 5)), // transposed operands, column-major C
+        (l(3, 4, 4, 1), l(4, 1, 1, 0), l(3, 1, 1, 0)),   // one column
+    ] {
+        for p in [1usize, 2, 3, 8] {
+            let (a, b) = (exact(al), exact(bl));
+            let mut c = vec![f32::NAN; cl.extent().unwrap()];
+            panels(1.0, &a, al, &b, bl, 0.0, &mut c, cl, p).unwrap();
+            for i in 0..cl.rows {
+                for j in 0..cl.cols {
+                    assert_eq!(
+                        c[i * cl.row_stride + j * cl.col_stride],
+                        reference(&a, al, &b, bl, i, j),
+                        "{p} panels"
+                    );
+                }
+            }
+        }
+    }
+    let mut c = vec![0.0; 4];
+    assert!(panels(
+        1.0,
+        &[0.0; 4],
+        l(2, 2, 2, 1),
+        &[0.0; 4],
+        l(2, 2, 2, 1),
+        0.0,
+        &mut c,
+        l(2, 2, 1, 1),
+        2
+    )
+    .is_err());
+}
