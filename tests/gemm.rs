@@ -506,6 +506,12 @@ fn backend_selection_and_errors() {
         let e = Backend::from_name("openblas").unwrap_err().to_string();
         assert!(e.contains("--features openblas"), "{e}");
     }
+    if cfg!(feature = "gemm-crate") {
+        assert_eq!(Backend::from_name("gemm").unwrap(), Backend::GemmCrate);
+    } else {
+        let e = Backend::from_name("gemm").unwrap_err().to_string();
+        assert!(e.contains("--features gemm-crate"), "{e}");
+    }
     assert!(sigmo::threads::parse_env_value(Some("0")).is_err());
     assert!(sigmo::threads::parse_env_value(Some("two"))
         .unwrap_err()

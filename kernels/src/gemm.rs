@@ -254,6 +254,66 @@ pub fn sgemm_matrixmultiply_column_panels(
     Ok(())
 }
 
+/// C ← α·A·B + β·C with the `gemm` crate (feature `gemm-crate`), on `threads` rayon threads
+/// (1: the calling thread only). With β = 0, C is not read.
+///
+/// # Errors
+/// As [`sgemm_matrixmultiply`].
+#[cfg(feature = "gemm-crate")]
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_gemm_crate(
+    alpha: f32,
+    a: &[f32],
+    al: Layout,
+    b: &[f32],
+    bl: Layout,
+    beta: f32,
+    c: &mut [f32],
+    cl: Layout,
+    threads: usize,
+) -> Result<(), LayoutError> {
+    check_gemm(al, a.len(), bl, b.len(), cl, c.len())?;
+    if cl.rows == 0 || cl.cols == 0 {
+        return Ok(());
+    }
+    let (al, bl, cl) = (al.normalized(), bl.normalized(), cl.normalized());
+    let st = |s: usize| s as isize;
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: `check_gemm` proved every element of A, B and C lies inside its slice and that C
+    // addresses no element twice (strides fit isize, as in `sgemm_matrixmultiply`); C is
+    // borrowed mutably for the call. The crate computes dst ← α'·dst + β'·lhs·rhs, with its
+    // column stride before its row stride: hence the swapped scalars and strides below, and
+    // `read_dst = false` when β = 0 so that C is not read.
+    unsafe {
+        gemm::gemm(
+            cl.rows,
+            cl.cols,
+            al.cols,
+            c.as_mut_ptr(),
+            st(cl.col_stride),
+            st(cl.row_stride),
+            beta != 0.0,
+            a.as_ptr(),
+            st(al.col_stride),
+            st(al.row_stride),
+            b.as_ptr(),
+            st(bl.col_stride),
+            st(bl.row_stride),
+            beta,
+            alpha,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+    Ok(())
+}
+
 /// OpenBLAS, through CBLAS (feature `openblas`).
 #[cfg(feature = "openblas")]
 pub mod openblas {

@@ -19,6 +19,10 @@ fn engines() -> Vec<(&'static str, Raw)> {
     let mut v: Vec<(&'static str, Raw)> = vec![("matrixmultiply", sgemm_matrixmultiply)];
     #[cfg(feature = "openblas")]
     v.push(("openblas", sigmo_kernels::gemm::openblas::sgemm));
+    #[cfg(feature = "gemm-crate")]
+    v.push(("gemm", |al, a, b, bl, c, beta, d, cl| {
+        sigmo_kernels::gemm::sgemm_gemm_crate(al, a, b, bl, c, beta, d, cl, 1)
+    }));
     v
 }
 

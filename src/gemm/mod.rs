@@ -70,6 +70,9 @@ pub enum Backend {
     MatrixMultiply,
     /// OpenBLAS through CBLAS (cargo feature `openblas`; Debian: `libopenblas-dev`).
     OpenBlas,
+    /// The `gemm` crate, the engine under faer and candle (cargo feature `gemm-crate`), kept
+    /// for comparison: on stable Rust it runs its AVX2 kernels.
+    GemmCrate,
 }
 
 /// The engine that actually runs a call (see [`Backend::engine_for`]).
@@ -79,6 +82,8 @@ pub enum Engine {
     MatrixMultiply,
     /// OpenBLAS, threaded by OpenBLAS itself.
     OpenBlas,
+    /// The `gemm` crate, threaded on rayon's pool by the crate itself.
+    GemmCrate,
 }
 
 /// Below this many flops (2·m·n·k) a GEMM runs on one thread: waking a worker costs more.
@@ -103,13 +108,18 @@ impl fmt::Display for Backend {
 
 impl Backend {
     /// Every backend, compiled or not.
-    pub const ALL: [Backend; 2] = [Backend::MatrixMultiply, Backend::OpenBlas];
+    pub const ALL: [Backend; 3] = [
+        Backend::MatrixMultiply,
+        Backend::OpenBlas,
+        Backend::GemmCrate,
+    ];
 
     /// The name `SIGMO_BACKEND` uses.
     pub fn name(&self) -> &'static str {
         match self {
             Backend::MatrixMultiply => "matrixmultiply",
             Backend::OpenBlas => "openblas",
+            Backend::GemmCrate => "gemm",
         }
     }
 
@@ -118,6 +128,7 @@ impl Backend {
         match self {
             Backend::MatrixMultiply => true,
             Backend::OpenBlas => cfg!(feature = "openblas"),
+            Backend::GemmCrate => cfg!(feature = "gemm-crate"),
         }
     }
 
@@ -137,15 +148,17 @@ impl Backend {
         let b = match name.trim().to_ascii_lowercase().as_str() {
             "matrixmultiply" | "mm" => Backend::MatrixMultiply,
             "openblas" | "blas" => Backend::OpenBlas,
+            "gemm" | "gemm-crate" => Backend::GemmCrate,
             _ => {
                 return Err(BackendError(format!(
-                    "unknown GEMM backend {name:?}; use one of: matrixmultiply, openblas"
+                    "unknown GEMM backend {name:?}; use one of: matrixmultiply, openblas, gemm"
                 )))
             }
         };
         if !b.is_compiled() {
             return Err(BackendError(format!(
-                "GEMM backend {b} is not compiled into this build (build with --features openblas); available: {}",
+                "GEMM backend {b} is not compiled into this build (build with --features {}); available: {}",
+                if b == Backend::GemmCrate { "gemm-crate" } else { "openblas" },
                 Backend::available().iter().map(|b| b.name()).collect::<Vec<_>>().join(", ")
             )));
         }
@@ -172,6 +185,8 @@ impl Backend {
     pub fn engine_for(&self, a: &MatRef<'_>, b: &MatRef<'_>, c: &MatMut<'_>) -> Engine {
         match self {
             Backend::MatrixMultiply => Engine::MatrixMultiply,
+            Backend::GemmCrate if cfg!(feature = "gemm-crate") => Engine::GemmCrate,
+            Backend::GemmCrate => Engine::MatrixMultiply,
             Backend::OpenBlas => {
                 #[cfg(feature = "openblas")]
                 {
@@ -215,6 +230,7 @@ impl Backend {
         match self.engine_for(&a, &b, &c) {
             Engine::MatrixMultiply => mm_threaded(alpha, a, b, beta, c),
             Engine::OpenBlas => blas(alpha, a, b, beta, c),
+            Engine::GemmCrate => gemm_crate(alpha, a, b, beta, c),
         }
     }
 
@@ -471,6 +487,47 @@ fn blas(
         sigmo_kernels::gemm::openblas::set_num_threads(1);
     }
     result
+}
+
+/// The `gemm` crate, on sigmo's threads above PARALLEL_MIN_FLOPS (outside rayon workers).
+#[cfg(feature = "gemm-crate")]
+fn gemm_crate(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    mut c: MatMut<'_>,
+) -> Result<(), ShapeError> {
+    let threads = crate::threads::num_threads();
+    let threaded = threads > 1
+        && flops(&a, &b) >= PARALLEL_MIN_FLOPS
+        && rayon::current_thread_index().is_none();
+    let (ad, al) = a.parts();
+    let (bd, bl) = b.parts();
+    let (cd, cl) = c.parts();
+    sigmo_kernels::gemm::sgemm_gemm_crate(
+        alpha,
+        ad,
+        al,
+        bd,
+        bl,
+        beta,
+        cd,
+        cl,
+        if threaded { threads } else { 1 },
+    )
+    .map_err(|e| ShapeError::new(e.to_string()))
+}
+
+#[cfg(not(feature = "gemm-crate"))]
+fn gemm_crate(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+) -> Result<(), ShapeError> {
+    mm_threaded(alpha, a, b, beta, c)
 }
 
 #[cfg(not(feature = "openblas"))]
