@@ -420,27 +420,27 @@ fn layout_of(c: &MatMut<'_>) -> Layout {
     }
 }
 
-/// A raw engine entry point of `sigmo_kernels::gemm`.
-type RawGemm = fn(
-    f32,
-    &[f32],
-    Layout,
-    &[f32],
-    Layout,
-    f32,
-    &mut [f32],
-    Layout,
-) -> Result<(), sigmo_kernels::gemm::LayoutError>;
-
-/// Calls a raw engine on the views' parts.
-fn raw(
-    engine: RawGemm,
+/// Calls a raw engine entry point of `sigmo_kernels::gemm` on the views' parts.
+fn raw<F>(
+    engine: F,
     alpha: f32,
     a: MatRef<'_>,
     b: MatRef<'_>,
     beta: f32,
     mut c: MatMut<'_>,
-) -> Result<(), ShapeError> {
+) -> Result<(), ShapeError>
+where
+    F: FnOnce(
+        f32,
+        &[f32],
+        Layout,
+        &[f32],
+        Layout,
+        f32,
+        &mut [f32],
+        Layout,
+    ) -> Result<(), sigmo_kernels::gemm::LayoutError>,
+{
     let (ad, al) = a.parts();
     let (bd, bl) = b.parts();
     let (cd, cl) = c.parts();
@@ -496,27 +496,23 @@ fn gemm_crate(
     a: MatRef<'_>,
     b: MatRef<'_>,
     beta: f32,
-    mut c: MatMut<'_>,
+    c: MatMut<'_>,
 ) -> Result<(), ShapeError> {
     let threads = crate::threads::num_threads();
     let threaded = threads > 1
         && flops(&a, &b) >= PARALLEL_MIN_FLOPS
         && rayon::current_thread_index().is_none();
-    let (ad, al) = a.parts();
-    let (bd, bl) = b.parts();
-    let (cd, cl) = c.parts();
-    sigmo_kernels::gemm::sgemm_gemm_crate(
+    let t = if threaded { threads } else { 1 };
+    raw(
+        |alpha, ad, al, bd, bl, beta, cd, cl| {
+            sigmo_kernels::gemm::sgemm_gemm_crate(alpha, ad, al, bd, bl, beta, cd, cl, t)
+        },
         alpha,
-        ad,
-        al,
-        bd,
-        bl,
+        a,
+        b,
         beta,
-        cd,
-        cl,
-        if threaded { threads } else { 1 },
+        c,
     )
-    .map_err(|e| ShapeError::new(e.to_string()))
 }
 
 #[cfg(not(feature = "gemm-crate"))]
