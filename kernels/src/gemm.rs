@@ -130,6 +130,25 @@ fn check_gemm(
     c.check_disjoint()
 }
 
+/// The checks every strided engine call starts with ([`check_gemm`]); then `None` when C is
+/// empty (nothing to do), else the layouts [`Layout::normalized`]: every stride then either
+/// spans a dimension of 2+ elements, so that it is below its slice's length, or is 0, and so
+/// it fits isize.
+fn prepare(
+    a: Layout,
+    alen: usize,
+    b: Layout,
+    blen: usize,
+    c: Layout,
+    clen: usize,
+) -> Result<Option<(Layout, Layout, Layout)>, LayoutError> {
+    check_gemm(a, alen, b, blen, c, clen)?;
+    if c.rows == 0 || c.cols == 0 {
+        return Ok(None);
+    }
+    Ok(Some((a.normalized(), b.normalized(), c.normalized())))
+}
+
 /// C ← α·A·B + β·C with matrixmultiply, single-threaded (sigmo threads above it). With β = 0,
 /// C is not read (NaN in C stays out of the result).
 ///
@@ -147,13 +166,9 @@ pub fn sgemm_matrixmultiply(
     c: &mut [f32],
     cl: Layout,
 ) -> Result<(), LayoutError> {
-    check_gemm(al, a.len(), bl, b.len(), cl, c.len())?;
-    if cl.rows == 0 || cl.cols == 0 {
+    let Some((al, bl, cl)) = prepare(al, a.len(), bl, b.len(), cl, c.len())? else {
         return Ok(());
-    }
-    let (al, bl, cl) = (al.normalized(), bl.normalized(), cl.normalized());
-    // Every stride now either spans a dimension of 2+ elements, so that it is below the
-    // slice's length (`check_gemm`), or is 0: it fits isize.
+    };
     let st = |s: usize| s as isize;
     // SAFETY: `check_gemm` proved that every element of A, B and C addressed by these shapes
     // and strides lies inside its slice (and the strides fit isize, see above), that C
@@ -216,11 +231,9 @@ pub fn sgemm_matrixmultiply_column_panels(
     panels: usize,
 ) -> Result<(), LayoutError> {
     use rayon::prelude::*;
-    check_gemm(al, a.len(), bl, b.len(), cl, c.len())?;
-    if cl.rows == 0 || cl.cols == 0 {
+    let Some((al, bl, cl)) = prepare(al, a.len(), bl, b.len(), cl, c.len())? else {
         return Ok(());
-    }
-    let (al, bl, cl) = (al.normalized(), bl.normalized(), cl.normalized());
+    };
     let width = cl.cols.div_ceil(panels.max(1)).next_multiple_of(16);
     let starts: Vec<usize> = (0..cl.cols).step_by(width).collect();
     let cp = SendPtr(c.as_mut_ptr());
@@ -272,11 +285,9 @@ pub fn sgemm_gemm_crate(
     cl: Layout,
     threads: usize,
 ) -> Result<(), LayoutError> {
-    check_gemm(al, a.len(), bl, b.len(), cl, c.len())?;
-    if cl.rows == 0 || cl.cols == 0 {
+    let Some((al, bl, cl)) = prepare(al, a.len(), bl, b.len(), cl, c.len())? else {
         return Ok(());
-    }
-    let (al, bl, cl) = (al.normalized(), bl.normalized(), cl.normalized());
+    };
     let st = |s: usize| s as isize;
     let par = if threads > 1 {
         gemm::Parallelism::Rayon(threads)

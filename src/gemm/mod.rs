@@ -373,6 +373,17 @@ fn epilogue_block_rows(cols: usize) -> usize {
     ((1 << 20) / 4 / cols.max(1)).max(64)
 }
 
+/// The threads a product of A and B runs on: sigmo's count when it is at least
+/// PARALLEL_MIN_FLOPS and the caller is not itself a rayon worker, else 1.
+fn threads_for(a: &MatRef<'_>, b: &MatRef<'_>) -> usize {
+    let threads = crate::threads::num_threads();
+    if threads > 1 && flops(a, b) >= PARALLEL_MIN_FLOPS && rayon::current_thread_index().is_none() {
+        threads
+    } else {
+        1
+    }
+}
+
 /// 2·m·k·n, saturating (zero-stride views can be huge).
 fn flops(a: &MatRef<'_>, b: &MatRef<'_>) -> usize {
     2usize
@@ -473,8 +484,8 @@ fn blas(
     static LOCK: RwLock<()> = RwLock::new(());
     static INIT: Once = Once::new();
     INIT.call_once(|| sigmo_kernels::gemm::openblas::set_num_threads(1));
-    let threads = crate::threads::num_threads();
-    let threaded = threads > 1 && flops(&a, &b) >= PARALLEL_MIN_FLOPS;
+    let threads = threads_for(&a, &b);
+    let threaded = threads > 1;
     let _guard = if threaded {
         let w = LOCK.write().unwrap_or_else(|e| e.into_inner());
         sigmo_kernels::gemm::openblas::set_num_threads(threads);
@@ -498,11 +509,7 @@ fn gemm_crate(
     beta: f32,
     c: MatMut<'_>,
 ) -> Result<(), ShapeError> {
-    let threads = crate::threads::num_threads();
-    let threaded = threads > 1
-        && flops(&a, &b) >= PARALLEL_MIN_FLOPS
-        && rayon::current_thread_index().is_none();
-    let t = if threaded { threads } else { 1 };
+    let t = threads_for(&a, &b);
     raw(
         |alpha, ad, al, bd, bl, beta, cd, cl| {
             sigmo_kernels::gemm::sgemm_gemm_crate(alpha, ad, al, bd, bl, beta, cd, cl, t)
@@ -546,23 +553,25 @@ fn mm_threaded(
     a: MatRef<'_>,
     b: MatRef<'_>,
     beta: f32,
-    mut c: MatMut<'_>,
+    c: MatMut<'_>,
 ) -> Result<(), ShapeError> {
-    let threads = crate::threads::num_threads();
-    let parallel = threads > 1
-        && flops(&a, &b) >= PARALLEL_MIN_FLOPS
-        && rayon::current_thread_index().is_none();
+    let threads = threads_for(&a, &b);
     let b_larger = b.rows() * b.cols() > a.rows() * a.cols();
-    if parallel && b_larger && c.cols() >= 2 * 16 {
-        let (ad, al) = a.parts();
-        let (bd, bl) = b.parts();
-        let (cd, cl) = c.parts();
-        return sigmo_kernels::gemm::sgemm_matrixmultiply_column_panels(
-            alpha, ad, al, bd, bl, beta, cd, cl, threads,
-        )
-        .map_err(|e| ShapeError::new(e.to_string()));
+    if threads > 1 && b_larger && c.cols() >= 2 * 16 {
+        return raw(
+            |alpha, ad, al, bd, bl, beta, cd, cl| {
+                sigmo_kernels::gemm::sgemm_matrixmultiply_column_panels(
+                    alpha, ad, al, bd, bl, beta, cd, cl, threads,
+                )
+            },
+            alpha,
+            a,
+            b,
+            beta,
+            c,
+        );
     }
-    if parallel && c.rows() >= 2 * 16 {
+    if threads > 1 && c.rows() >= 2 * 16 {
         let per = c.rows().div_ceil(threads).next_multiple_of(16);
         return split_rows_run(c, per, &a, &|a_part, c_part| {
             mm(alpha, a_part, b, beta, c_part)
