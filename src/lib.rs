@@ -20,10 +20,13 @@
 
 pub use sigmo_kernels as kernels;
 
+pub mod data;
 pub mod gemm;
 pub mod info;
+pub mod nn;
 pub mod openblas;
 pub mod threads;
+pub mod train;
 
 pub use threads::{num_threads, set_num_threads};
 

@@ -1,9 +1,17 @@
-//! The `sigmo` command.
+//! The `sigmo` command: `train`, `eval` and `info`.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use sigmo::data::{self, Split};
+use sigmo::gemm::Backend;
+use sigmo::kernels::Activation;
+use sigmo::nn::{Init, Loss, Mlp, Optimizer, OutputActivation};
+use sigmo::train::{ConsoleProgress, Schedule, TrainConfig, TrainError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Fast, proven CPU building blocks for neural networks.
+/// Fast, proven CPU building blocks for neural networks: train and evaluate MLPs, and show
+/// what this machine runs.
 #[derive(Parser)]
 #[command(name = "sigmo", version, about)]
 struct Cli {
@@ -13,28 +21,394 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Show the kernel tier this CPU runs (honouring SIGMO_ISA) and what is available.
+    /// Train an MLP (with no options: on the embedded 8×8 digits, in a few seconds).
+    Train(Box<TrainArgs>),
+    /// Measure a saved model's loss and accuracy on a data set's test split.
+    Eval(EvalArgs),
+    /// Show the kernel tier this CPU runs (honouring SIGMO_ISA), the GEMM backends, threads.
     Info,
+}
+
+/// Where the data comes from.
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// `digits` (embedded, the default), `mnist DIR`, or `fashion-mnist [DIR]` (default
+    /// /usr/share/datasets/fashion-mnist, from the Debian package dataset-fashion-mnist).
+    #[arg(long, num_args = 1..=2, value_names = ["NAME", "DIR"],
+          conflicts_with_all = ["train_images", "test_images"])]
+    dataset: Vec<String>,
+    /// Training images, IDX (idx3, u8), gzip or raw.
+    #[arg(long, requires_all = ["train_labels", "test_images", "test_labels"])]
+    train_images: Option<PathBuf>,
+    /// Training labels, IDX (idx1, u8).
+    #[arg(long, requires = "train_images")]
+    train_labels: Option<PathBuf>,
+    /// Test images, IDX (idx3, u8).
+    #[arg(long, requires = "test_labels")]
+    test_images: Option<PathBuf>,
+    /// Test labels, IDX (idx1, u8).
+    #[arg(long, requires = "test_images")]
+    test_labels: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Threads (default: SIGMO_THREADS, else every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// GEMM backend: matrixmultiply, openblas or gemm (default: SIGMO_BACKEND, else the
+    /// build's default).
+    #[arg(long)]
+    backend: Option<String>,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Layer sizes, input first: `784,128,10` (default: the data's inputs, 256, its classes).
+    #[arg(long, value_delimiter = ',')]
+    layers: Vec<usize>,
+    /// Hidden activation: relu, leaky_relu[=α], elu[=α], sigmoid, tanh, identity.
+    #[arg(long, default_value = "relu")]
+    activation: String,
+    /// Output activation (default: softmax for softmax-ce, sigmoid otherwise).
+    #[arg(long)]
+    output: Option<String>,
+    /// Loss: softmax-ce, cross-entropy (sigmoid outputs) or quadratic.
+    #[arg(long, default_value = "softmax-ce")]
+    loss: String,
+    /// Weight initialisation: he, xavier, uniform, scaled or classic (default: he for the ReLU family,
+    /// xavier otherwise).
+    #[arg(long)]
+    init: Option<String>,
+    /// Optimizer: sgd or adam.
+    #[arg(long, default_value = "adam")]
+    optimizer: String,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    /// Samples per step.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Learning rate (default: 0.05 for sgd, 0.001 for adam).
+    #[arg(long, allow_negative_numbers = true)]
+    lr: Option<f32>,
+    /// Learning-rate schedule: constant, or cosine (down to 0 over the run).
+    #[arg(long, default_value = "constant")]
+    schedule: String,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
+    momentum: f32,
+    /// L2 weight decay λ (added as λ·w to the weights' gradients).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    l2: f32,
+    /// Seeds the initialisation and the batch order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    run: RunArgs,
+    /// Save the trained model here (safetensors; written atomically).
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Write a JSON report here: the configuration and every epoch's numbers.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Print only the final line.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// A model saved by `sigmo train --save`.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// A failure to report as one line.
+struct Fail(String);
+
+impl<E: std::fmt::Display> From<E> for Fail {
+    fn from(e: E) -> Self {
+        Fail(e.to_string())
+    }
 }
 
 fn main() -> ExitCode {
     // Before anything else: get OpenBLAS's right kernels (may re-execute this program once).
     sigmo::openblas::ensure_kernels();
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Info => match sigmo::info::Info::detect() {
-            Ok(info) => {
-                println!("{info}");
-                if info.gemm_check.iter().any(|(_, r)| r.is_err()) {
-                    ExitCode::FAILURE
-                } else {
-                    ExitCode::SUCCESS
-                }
-            }
-            Err(e) => {
-                eprintln!("sigmo: {e}");
-                ExitCode::FAILURE
-            }
-        },
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line: clap's first, without the usage block.
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or("error: invalid arguments");
+            eprintln!("sigmo: {line} (see sigmo --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Train(a) => train(*a),
+        Command::Eval(a) => eval(a),
+        Command::Info => info(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Fail(msg)) => {
+            eprintln!("sigmo: error: {msg}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+fn info() -> Result<ExitCode, Fail> {
+    let info = sigmo::info::Info::detect()?;
+    println!("{info}");
+    Ok(if info.gemm_check.iter().any(|(_, r)| r.is_err()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Applies --threads and --backend (or their environment variables), checking both.
+fn setup(run: &RunArgs) -> Result<(usize, Backend), Fail> {
+    let env_threads = sigmo::threads::from_env()?;
+    let threads = match run.threads {
+        Some(0) => return Err(Fail("--threads 0: must be at least 1".into())),
+        Some(t) => t,
+        None => env_threads.unwrap_or_else(sigmo::threads::cores),
+    };
+    sigmo::set_num_threads(threads);
+    let backend = match &run.backend {
+        Some(name) => Backend::from_name(name)?,
+        None => Backend::from_env()?,
+    };
+    sigmo::kernels::Kernels::try_best()?;
+    Ok((threads, backend))
+}
+
+/// The data the options name, and a short description of it.
+fn load(d: &DataArgs) -> Result<(Split, String), Fail> {
+    if let (Some(ti), Some(tl), Some(vi), Some(vl)) = (
+        &d.train_images,
+        &d.train_labels,
+        &d.test_images,
+        &d.test_labels,
+    ) {
+        return Ok((
+            data::from_files(ti, tl, vi, vl)?,
+            format!("{}", ti.display()),
+        ));
+    }
+    let name = d.dataset.first().map(String::as_str).unwrap_or("digits");
+    let dir = d.dataset.get(1).map(PathBuf::from);
+    let split = match (name, &dir) {
+        ("digits", None) => data::digits(),
+        ("digits", Some(_)) => {
+            return Err(Fail(
+                "--dataset digits is embedded and takes no folder".into(),
+            ))
+        }
+        ("mnist", Some(dir)) => data::mnist(dir)?,
+        ("mnist", None) => {
+            return Err(Fail(
+                "--dataset mnist needs its folder: --dataset mnist DIR".into(),
+            ))
+        }
+        ("fashion-mnist" | "fashion_mnist", dir) => data::fashion_mnist(dir.as_deref())?,
+        (other, _) => {
+            return Err(Fail(format!(
+                "unknown data set {other:?}: use digits, mnist DIR or fashion-mnist [DIR]"
+            )))
+        }
+    };
+    let desc = match dir {
+        Some(d) => format!("{name} ({})", d.display()),
+        None => name.to_string(),
+    };
+    Ok((split, desc))
+}
+
+fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
+    if a.epochs == 0 {
+        return Err(Fail("--epochs 0: must be at least 1".into()));
+    }
+    let (threads, backend) = setup(&a.run)?;
+    let (split, desc) = load(&a.data)?;
+    let (dim, classes) = (split.train.dim(), split.train.classes());
+    let layers = if a.layers.is_empty() {
+        vec![dim, 256, classes]
+    } else {
+        a.layers.clone()
+    };
+    if layers.len() < 2 || layers[0] != dim || layers[layers.len() - 1] != classes {
+        return Err(Fail(format!(
+            "--layers {}: must start with the data's {dim} inputs and end with its {classes} classes",
+            layers.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",")
+        )));
+    }
+    let hidden: Activation = a
+        .activation
+        .parse()
+        .map_err(|e| Fail(format!("--activation: {e}")))?;
+    let loss: Loss = a.loss.parse().map_err(|e| Fail(format!("--loss: {e}")))?;
+    let output: OutputActivation = match &a.output {
+        Some(o) => o.parse().map_err(|e| Fail(format!("--output: {e}")))?,
+        None if loss == Loss::SoftmaxCrossEntropy => OutputActivation::Softmax,
+        None => OutputActivation::Elementwise(Activation::Sigmoid),
+    };
+    let optimizer = match a.optimizer.to_ascii_lowercase().as_str() {
+        "sgd" => Optimizer::sgd(a.lr.unwrap_or(0.05), a.momentum),
+        "adam" => Optimizer::adam(a.lr.unwrap_or(0.001)),
+        o => return Err(Fail(format!("--optimizer {o:?}: use sgd or adam"))),
+    };
+    let schedule: Schedule = a
+        .schedule
+        .parse()
+        .map_err(|e| Fail(format!("--schedule: {e}")))?;
+    let mut builder = Mlp::builder(&layers)
+        .hidden(hidden)
+        .output(output)
+        .seed(a.seed);
+    if let Some(i) = &a.init {
+        builder = builder.init(
+            i.parse::<Init>()
+                .map_err(|e| Fail(format!("--init: {e}")))?,
+        );
+    }
+    let mut net = builder.build()?;
+    let cfg = TrainConfig {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        optimizer,
+        schedule,
+        l2: a.l2,
+        loss,
+        seed: a.seed,
+        threads,
+        backend,
+    };
+    if !a.quiet {
+        println!(
+            "training {} on {desc}: {} train, {} test samples; {optimizer} {}, l2 {}, batch {}, \
+             {} epochs, {threads} thread(s), {} GEMM, {} kernels",
+            net.describe(),
+            split.train.len(),
+            split.test.len(),
+            schedule.name(),
+            a.l2,
+            a.batch_size,
+            a.epochs,
+            backend.name(),
+            sigmo::kernels::Kernels::best().isa(),
+        );
+    }
+    let mut progress = ConsoleProgress::new(a.epochs, a.quiet);
+    let started = std::time::Instant::now();
+    let result = sigmo::train::fit(
+        &mut net,
+        &split.train,
+        Some(&split.test),
+        &cfg,
+        &mut progress,
+    );
+    let total = started.elapsed().as_secs_f64();
+    let history = match result {
+        Ok(h) => h,
+        Err(e @ TrainError::Diverged { .. }) => return Err(Fail(e.to_string())),
+        Err(e) => return Err(Fail(e.to_string())),
+    };
+    if let Some(path) = &a.report {
+        let report = serde_json::json!({
+            "sigmo": env!("CARGO_PKG_VERSION"),
+            "config": {
+                "dataset": desc,
+                "train_samples": split.train.len(),
+                "test_samples": split.test.len(),
+                "layers": layers,
+                "activation": hidden.to_string(),
+                "output": output.to_string(),
+                "loss": loss.name(),
+                "optimizer": optimizer.name(),
+                "lr": optimizer.lr(),
+                "schedule": schedule.name(),
+                "momentum": if optimizer.name() == "sgd" { Some(a.momentum) } else { None },
+                "l2": a.l2,
+                "epochs": a.epochs,
+                "batch_size": a.batch_size,
+                "seed": a.seed,
+                "threads": threads,
+                "backend": backend.name(),
+                "kernels": sigmo::kernels::Kernels::best().isa().name(),
+            },
+            "epochs": history.epochs,
+            "seconds_total": total,
+        });
+        let text = serde_json::to_string_pretty(&report)?;
+        write_atomic(path, text.as_bytes())?;
+    }
+    if let Some(path) = &a.save {
+        sigmo::nn::save(&net, Some(loss), path)?;
+    }
+    let last = history.last();
+    let acc = last.and_then(|e| e.test_accuracy).unwrap_or(f64::NAN);
+    println!(
+        "test accuracy {:.2}% ({} samples) after {} epochs, {:.3} s{}",
+        100.0 * acc,
+        split.test.len(),
+        history.epochs.len(),
+        total,
+        a.save
+            .as_ref()
+            .map(|p| format!("; saved to {}", p.display()))
+            .unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(a: EvalArgs) -> Result<ExitCode, Fail> {
+    let (threads, backend) = setup(&a.run)?;
+    let (net, loss) = sigmo::nn::load(&a.model)?;
+    let loss = loss.unwrap_or(match net.output_activation() {
+        OutputActivation::Softmax => Loss::SoftmaxCrossEntropy,
+        _ => Loss::Quadratic,
+    });
+    let (split, desc) = load(&a.data)?;
+    let test = &split.test;
+    let (l, acc) = sigmo::train::evaluate(&net, test, loss, threads, backend)?;
+    println!(
+        "{}: {} on {desc} (test, {} samples): accuracy {:.2}%, {} {l:.4}",
+        a.model.display(),
+        net.describe(),
+        test.len(),
+        100.0 * acc,
+        loss.name()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| Fail(format!("{}: cannot write: {e}", path.display())))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| Fail(format!("{}: cannot write: {e}", path.display())))?;
+    tmp.persist(path)
+        .map_err(|e| Fail(format!("{}: cannot write: {}", path.display(), e.error)))?;
+    Ok(())
 }

@@ -9,15 +9,17 @@
 //! never nest.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 /// Environment variable with the thread count (a whole number ≥ 1).
 pub const THREADS_ENV: &str = "SIGMO_THREADS";
 
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// The cores this process may use.
+/// The cores this process may use (asked once: the answer reads cgroup files).
 pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Parses a `SIGMO_THREADS` value (`None`: unset).
@@ -49,12 +51,14 @@ pub fn set_num_threads(n: usize) {
     THREADS.store(n, Ordering::Relaxed);
 }
 
-/// The thread count in force: the last [`set_num_threads`], else a valid `SIGMO_THREADS`,
-/// else the number of cores. (An invalid `SIGMO_THREADS` is ignored here; the `sigmo`
-/// command reports it as an error, and [`from_env`] returns it.)
+/// The thread count in force: the last [`set_num_threads`], else a valid `SIGMO_THREADS`
+/// (read once, at the first call), else the number of cores. (An invalid `SIGMO_THREADS` is
+/// ignored here; the `sigmo` command reports it as an error, and [`from_env`] returns it.)
+/// Allocation-free after the first call, so that GEMMs in a training loop can ask.
 pub fn num_threads() -> usize {
+    static DEFAULT: OnceLock<usize> = OnceLock::new();
     match THREADS.load(Ordering::Relaxed) {
-        0 => from_env().ok().flatten().unwrap_or_else(cores),
+        0 => *DEFAULT.get_or_init(|| from_env().ok().flatten().unwrap_or_else(cores)),
         n => n,
     }
 }

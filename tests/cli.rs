@@ -112,3 +112,200 @@ fn openblas_generic_core_is_replaced_without_touching_a_user_value() {
         },
     }
 }
+
+fn run_ok(args: &[&str]) -> String {
+    let out = sigmo(args, None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "sigmo {args:?} failed: {err}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command that must fail, and returns its one line of error.
+fn run_err(args: &[&str]) -> String {
+    let out = sigmo(args, None);
+    assert!(!out.status.success(), "sigmo {args:?} succeeded");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "sigmo {args:?}: not one line: {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    err
+}
+
+/// The final line's accuracy, in percent.
+fn final_accuracy(stdout: &str) -> f64 {
+    let line = stdout.lines().last().unwrap();
+    let pct = line
+        .split("test accuracy ")
+        .nth(1)
+        .unwrap()
+        .split('%')
+        .next()
+        .unwrap();
+    pct.parse().unwrap()
+}
+
+#[test]
+fn train_with_no_options_learns_the_embedded_digits() {
+    let out = run_ok(&["train"]);
+    let epochs = out.lines().filter(|l| l.starts_with("epoch")).count();
+    assert_eq!(epochs, 30, "{out}");
+    assert!(
+        out.starts_with("training 64-256(relu)-10(softmax) on digits"),
+        "{out}"
+    );
+    let acc = final_accuracy(&out);
+    assert!(acc >= 97.0, "default run: {acc}%\n{out}");
+}
+
+#[test]
+fn train_writes_a_report_and_a_model_that_eval_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report, model) = (dir.path().join("r.json"), dir.path().join("m.safetensors"));
+    let out = run_ok(&[
+        "train",
+        "--epochs",
+        "3",
+        "--layers",
+        "64,32,10",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.1",
+        "--seed",
+        "5",
+        "--threads",
+        "1",
+        "--report",
+        report.to_str().unwrap(),
+        "--save",
+        model.to_str().unwrap(),
+    ]);
+    assert!(out.contains("saved to"), "{out}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["config"]["layers"], serde_json::json!([64, 32, 10]));
+    assert_eq!(r["config"]["optimizer"], "sgd");
+    assert_eq!(r["config"]["threads"], 1);
+    let epochs = r["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 3);
+    for (i, e) in epochs.iter().enumerate() {
+        assert_eq!(e["epoch"], i + 1);
+        for key in [
+            "loss",
+            "train_accuracy",
+            "test_accuracy",
+            "seconds",
+            "samples_per_sec",
+        ] {
+            assert!(e[key].as_f64().unwrap().is_finite(), "{key} in {e}");
+        }
+    }
+    let last = epochs[2]["test_accuracy"].as_f64().unwrap();
+    assert!((final_accuracy(&out) - 100.0 * last).abs() < 0.006);
+
+    let ev = run_ok(&["eval", "--model", model.to_str().unwrap()]);
+    assert!(
+        ev.contains("64-32(relu)-10(softmax)") && ev.contains("355 samples"),
+        "{ev}"
+    );
+    let acc: f64 = ev
+        .split("accuracy ")
+        .nth(1)
+        .unwrap()
+        .split('%')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((acc - 100.0 * last).abs() < 0.006, "{ev} vs {last}");
+}
+
+#[test]
+fn bad_options_and_data_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.gz");
+    std::fs::write(&junk, b"\x1f\x8bnot really gzip").unwrap();
+    let j = junk.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["train", "--bogus"], "--bogus"),
+        (vec!["train", "--epochs", "many"], "many"),
+        (vec!["train", "--epochs", "0"], "--epochs 0"),
+        (vec!["train", "--layers", "64,10,9"], "--layers 64,10,9"),
+        (vec!["train", "--activation", "swish"], "swish"),
+        (vec!["train", "--loss", "hinge"], "hinge"),
+        (
+            vec!["train", "--loss", "cross-entropy", "--output", "softmax"],
+            "sigmoid output",
+        ),
+        (vec!["train", "--optimizer", "lbfgs"], "lbfgs"),
+        (vec!["train", "--lr", "-1"], "learning rate"),
+        (
+            vec!["train", "--momentum", "1.5", "--optimizer", "sgd"],
+            "momentum",
+        ),
+        (vec!["train", "--threads", "0"], "--threads 0"),
+        (vec!["train", "--backend", "cublas"], "cublas"),
+        (vec!["train", "--dataset", "mnist"], "needs its folder"),
+        (
+            vec!["train", "--dataset", "mnist", "/no/such/dir"],
+            "/no/such/dir/train-images-idx3-ubyte.gz: not found",
+        ),
+        (vec!["train", "--dataset", "cifar"], "cifar"),
+        (
+            vec![
+                "train",
+                "--train-images",
+                j,
+                "--train-labels",
+                j,
+                "--test-images",
+                j,
+                "--test-labels",
+                j,
+            ],
+            "corrupt gzip",
+        ),
+        (
+            vec![
+                "train",
+                "--save",
+                "/no/such/dir/m.safetensors",
+                "--epochs",
+                "1",
+            ],
+            "/no/such/dir",
+        ),
+        (
+            vec!["eval", "--model", "/no/such/model"],
+            "/no/such/model: cannot read",
+        ),
+        (vec!["eval", "--model", j], "not a safetensors"),
+    ];
+    for (args, what) in cases {
+        let err = run_err(&args);
+        assert!(
+            err.contains(what),
+            "sigmo {args:?}: want {what:?} in: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_diverging_run_stops_with_the_epoch_and_batch() {
+    let err = run_err(&[
+        "train",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e30",
+        "--epochs",
+        "2",
+    ]);
+    assert!(err.contains("diverged at epoch 1, batch"), "{err}");
+}

@@ -179,9 +179,9 @@ impl Backend {
     }
 
     /// The engine that runs C ← α·A·B + β·C for these layouts on this backend: OpenBLAS where
-    /// BLAS can take the layouts (one unit stride per operand, row-major C) and its threads
-    /// would not nest inside a rayon worker (a call large enough to be threaded, made from a
-    /// rayon worker, runs on matrixmultiply on that worker instead); matrixmultiply otherwise.
+    /// BLAS can take the layouts (one unit stride per operand, row-major C), matrixmultiply
+    /// otherwise. (Called from inside a rayon worker, OpenBLAS runs on one thread: the two
+    /// pools never nest.)
     pub fn engine_for(&self, a: &MatRef<'_>, b: &MatRef<'_>, c: &MatMut<'_>) -> Engine {
         match self {
             Backend::MatrixMultiply => Engine::MatrixMultiply,
@@ -193,11 +193,7 @@ impl Backend {
                     let (_, al) = a.parts();
                     let (_, bl) = b.parts();
                     let cl = layout_of(c);
-                    // OpenBLAS would thread this call: not from inside a rayon worker.
-                    let threaded =
-                        crate::threads::num_threads() > 1 && flops(a, b) >= PARALLEL_MIN_FLOPS;
-                    let nested = threaded && rayon::current_thread_index().is_some();
-                    if !nested && sigmo_kernels::gemm::openblas::accepts(al, bl, cl) {
+                    if sigmo_kernels::gemm::openblas::accepts(al, bl, cl) {
                         return Engine::OpenBlas;
                     }
                 }

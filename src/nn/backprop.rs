@@ -1,0 +1,354 @@
+//! The forward pass on a batch and backpropagation, in buffers allocated once.
+//!
+//! For layer l with input X (rows × nₗ), weights W (nₗ × nₗ₊₁) and error δ = ∂L/∂Z
+//! (rows × nₗ₊₁):
+//!
+//! - ∂L/∂W = Xᵀ·δ and ∂L/∂b = Σ_rows δ,
+//! - δ_prev = (δ·Wᵀ) ⊙ f′(X), f′ taken from the previous layer's output X.
+//!
+//! Both products are GEMMs on transposed *views* (strides swapped), never transposed copies.
+
+use super::{argmax, Loss, Mlp, NnError, OutputActivation};
+use crate::gemm::{Backend, MatMut, MatRef};
+use crate::kernels::{Activation, Kernels};
+
+/// Gradients of the loss with respect to every weight and bias, shaped as the network's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grads {
+    pub(crate) w: Vec<Vec<f32>>,
+    pub(crate) b: Vec<Vec<f32>>,
+}
+
+impl Grads {
+    /// Zero gradients shaped as `net`.
+    pub fn new(net: &Mlp) -> Grads {
+        Grads {
+            w: net.layers.iter().map(|d| vec![0.0; d.w.len()]).collect(),
+            b: net.layers.iter().map(|d| vec![0.0; d.b.len()]).collect(),
+        }
+    }
+
+    /// ∂L/∂W of layer `l`, shaped as its weights.
+    pub fn weights(&self, l: usize) -> &[f32] {
+        &self.w[l]
+    }
+
+    /// ∂L/∂b of layer `l`.
+    pub fn biases(&self, l: usize) -> &[f32] {
+        &self.b[l]
+    }
+
+    /// self ← self + other (shards of one batch). Panics if the shapes differ.
+    pub fn add(&mut self, k: &Kernels, other: &Grads) {
+        for (a, b) in self.w.iter_mut().zip(&other.w) {
+            k.axpy(1.0, b, a);
+        }
+        for (a, b) in self.b.iter_mut().zip(&other.b) {
+            k.axpy(1.0, b, a);
+        }
+    }
+
+    /// ‖g‖², the squared norm of all gradients together (∞ or NaN if any is).
+    pub fn norm_sq(&self, k: &Kernels) -> f64 {
+        self.w
+            .iter()
+            .chain(&self.b)
+            .map(|g| k.dot(g, g) as f64)
+            .sum()
+    }
+}
+
+/// The loss summed over a batch and how many samples it classified right (the largest
+/// output at the target's largest entry).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BatchStats {
+    /// Σ loss over the samples.
+    pub loss: f64,
+    /// Samples whose largest output is where the target's largest entry is.
+    pub correct: usize,
+}
+
+/// Every buffer a forward and backward pass needs, for batches of up to `capacity` rows;
+/// allocated once, reused for every batch.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    capacity: usize,
+    sizes: Vec<usize>,
+    backend: Backend,
+    kernels: Kernels,
+    /// acts[l]: the output of layer l after its activation (capacity × sizes[l+1]).
+    acts: Vec<Vec<f32>>,
+    /// The output layer's pre-activation z (capacity × outputs).
+    logits: Vec<f32>,
+    /// Two δ buffers, used in turn going backward (capacity × the widest layer).
+    delta: [Vec<f32>; 2],
+    /// One row of the output width, for the loss.
+    scratch: Vec<f32>,
+}
+
+impl Workspace {
+    /// Buffers for `net` and batches of up to `capacity` rows, on the default backend and
+    /// the best kernels this CPU runs (or those `SIGMO_ISA` forces).
+    ///
+    /// # Errors
+    /// When `SIGMO_ISA` names a tier this CPU cannot run.
+    pub fn new(net: &Mlp, capacity: usize) -> Result<Workspace, NnError> {
+        let kernels = Kernels::try_best().map_err(|e| NnError::new(e.to_string()))?;
+        let widest = net.sizes[1..].iter().copied().max().unwrap_or(0);
+        Ok(Workspace {
+            capacity,
+            sizes: net.sizes.clone(),
+            backend: Backend::default(),
+            kernels,
+            acts: net.sizes[1..]
+                .iter()
+                .map(|&n| vec![0.0; capacity * n])
+                .collect(),
+            logits: vec![0.0; capacity * net.outputs()],
+            delta: [vec![0.0; capacity * widest], vec![0.0; capacity * widest]],
+            scratch: vec![0.0; net.outputs()],
+        })
+    }
+
+    /// The same buffers, running their GEMMs on `backend`.
+    pub fn with_backend(mut self, backend: Backend) -> Workspace {
+        self.backend = backend;
+        self
+    }
+
+    /// The largest batch these buffers take.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The kernels in use.
+    pub fn kernels(&self) -> &Kernels {
+        &self.kernels
+    }
+
+    fn check(&self, net: &Mlp, x: &[f32], rows: usize, y: Option<&[f32]>) -> Result<(), NnError> {
+        if net.sizes != self.sizes {
+            return Err(NnError::new(format!(
+                "the workspace was made for layer sizes {:?}, the network has {:?}",
+                self.sizes, net.sizes
+            )));
+        }
+        if rows > self.capacity {
+            return Err(NnError::new(format!(
+                "a batch of {rows} rows, the workspace holds at most {}",
+                self.capacity
+            )));
+        }
+        if x.len() != rows * net.inputs() {
+            return Err(NnError::new(format!(
+                "input has {} values, {rows} samples × {} inputs need {}",
+                x.len(),
+                net.inputs(),
+                rows * net.inputs()
+            )));
+        }
+        if let Some(y) = y {
+            if y.len() != rows * net.outputs() {
+                return Err(NnError::new(format!(
+                    "targets have {} values, {rows} samples × {} outputs need {}",
+                    y.len(),
+                    net.outputs(),
+                    rows * net.outputs()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The outputs of `net` for `rows` samples (`x` is `rows × inputs`, row-major): each
+    /// layer is one `gemm_bias_act`, the output layer's activation a pass over its logits.
+    ///
+    /// # Errors
+    /// When `x` does not hold `rows × inputs` values, `rows` is above the capacity, or the
+    /// workspace was made for other layer sizes.
+    pub fn forward(&mut self, net: &Mlp, x: &[f32], rows: usize) -> Result<&[f32], NnError> {
+        self.check(net, x, rows, None)?;
+        self.run_forward(net, x, rows)?;
+        let last = self.acts.len() - 1;
+        Ok(&self.acts[last][..rows * net.outputs()])
+    }
+
+    /// The output layer's logits z from the last forward pass (`rows × outputs`).
+    pub fn logits(&self, rows: usize) -> &[f32] {
+        &self.logits[..rows * self.sizes[self.sizes.len() - 1]]
+    }
+
+    fn run_forward(&mut self, net: &Mlp, x: &[f32], rows: usize) -> Result<(), NnError> {
+        let depth = net.layers.len();
+        for l in 0..depth {
+            let (n_in, n_out) = (net.sizes[l], net.sizes[l + 1]);
+            let (before, rest) = self.acts.split_at_mut(l);
+            let input = if l == 0 {
+                x
+            } else {
+                &before[l - 1][..rows * n_in]
+            };
+            let a = MatRef::new(input, rows, n_in)?;
+            let w = MatRef::new(&net.layers[l].w, n_in, n_out)?;
+            let out = &mut rest[0][..rows * n_out];
+            if l + 1 < depth {
+                let c = MatMut::new(out, rows, n_out)?;
+                self.backend
+                    .gemm_bias_act(a, w, &net.layers[l].b, net.hidden[l], c)?;
+            } else {
+                let z = &mut self.logits[..rows * n_out];
+                let c = MatMut::new(z, rows, n_out)?;
+                self.backend
+                    .gemm_bias_act(a, w, &net.layers[l].b, Activation::Identity, c)?;
+                match net.output {
+                    OutputActivation::Softmax => self.kernels.softmax_rows(z, n_out, out),
+                    OutputActivation::Elementwise(f) => self.kernels.activate(f, z, out),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stats(&mut self, net: &Mlp, loss: Loss, y: &[f32], rows: usize) -> BatchStats {
+        let out_n = net.outputs();
+        let a = &self.acts[self.acts.len() - 1];
+        let mut s = BatchStats::default();
+        for r in 0..rows {
+            let span = r * out_n..(r + 1) * out_n;
+            let (zr, ar, yr) = (&self.logits[span.clone()], &a[span.clone()], &y[span]);
+            s.loss += loss.value(&self.kernels, zr, ar, yr, &mut self.scratch);
+            s.correct += usize::from(argmax(ar) == argmax(yr));
+        }
+        s
+    }
+
+    /// The loss summed over `rows` samples against targets `y` (`rows × outputs`), and how
+    /// many are classified right; forward only.
+    ///
+    /// # Errors
+    /// As [`forward`](Self::forward), when `y` has the wrong length, or `loss` does not fit
+    /// the output layer.
+    pub fn evaluate(
+        &mut self,
+        net: &Mlp,
+        loss: Loss,
+        x: &[f32],
+        y: &[f32],
+        rows: usize,
+    ) -> Result<BatchStats, NnError> {
+        loss.check(net.output)?;
+        self.check(net, x, rows, Some(y))?;
+        self.run_forward(net, x, rows)?;
+        Ok(self.stats(net, loss, y, rows))
+    }
+
+    /// Forward and backward on `rows` samples: returns the summed loss (and the count
+    /// classified right), and sets `grads` ← `scale`·∂(Σ loss)/∂θ. With `scale = 1/rows`
+    /// that is the gradient of the mean loss; shards of one batch each pass 1/(whole batch)
+    /// and their gradients add up.
+    ///
+    /// # Errors
+    /// As [`evaluate`](Self::evaluate), or when `grads` is shaped for another network.
+    #[allow(clippy::too_many_arguments)]
+    pub fn loss_and_grad(
+        &mut self,
+        net: &Mlp,
+        loss: Loss,
+        x: &[f32],
+        y: &[f32],
+        rows: usize,
+        scale: f32,
+        grads: &mut Grads,
+    ) -> Result<BatchStats, NnError> {
+        loss.check(net.output)?;
+        self.check(net, x, rows, Some(y))?;
+        let shaped = grads.w.len() == net.layers.len()
+            && net
+                .layers
+                .iter()
+                .zip(grads.w.iter().zip(&grads.b))
+                .all(|(d, (gw, gb))| d.w.len() == gw.len() && d.b.len() == gb.len());
+        if !shaped {
+            return Err(NnError::new(
+                "the gradients are shaped for another network".to_string(),
+            ));
+        }
+        self.run_forward(net, x, rows)?;
+        let stats = self.stats(net, loss, y, rows);
+
+        let depth = net.layers.len();
+        let out_n = net.outputs();
+        let k = self.kernels;
+        // δ of the output layer, one sample at a time.
+        {
+            let a = &self.acts[depth - 1];
+            let d = &mut self.delta[0];
+            for r in 0..rows {
+                let span = r * out_n..(r + 1) * out_n;
+                loss.delta(
+                    &k,
+                    net.output,
+                    &a[span.clone()],
+                    &y[span.clone()],
+                    &mut d[span],
+                );
+            }
+        }
+        let mut cur = 0;
+        for l in (0..depth).rev() {
+            let (n_in, n_out) = (net.sizes[l], net.sizes[l + 1]);
+            let (d0, d1) = self.delta.split_at_mut(1);
+            let (d, d_prev) = if cur == 0 {
+                (&d0[0], &mut d1[0])
+            } else {
+                (&d1[0], &mut d0[0])
+            };
+            let d = &d[..rows * n_out];
+            let input = if l == 0 {
+                x
+            } else {
+                &self.acts[l - 1][..rows * n_in]
+            };
+            let dm = MatRef::new(d, rows, n_out)?;
+            // ∂L/∂W = scale · Xᵀ·δ (Xᵀ a view).
+            self.backend.gemm(
+                scale,
+                MatRef::new(input, rows, n_in)?.t(),
+                dm,
+                0.0,
+                MatMut::new(&mut grads.w[l], n_in, n_out)?,
+            )?;
+            // ∂L/∂b = scale · Σ_rows δ.
+            let gb = &mut grads.b[l];
+            gb.fill(0.0);
+            for row in d.chunks_exact(n_out) {
+                k.axpy(scale, row, gb);
+            }
+            if l > 0 {
+                // δ_prev = (δ·Wᵀ) ⊙ f′, f′ from the previous layer's output.
+                let dp = &mut d_prev[..rows * n_in];
+                self.backend.gemm(
+                    1.0,
+                    dm,
+                    MatRef::new(&net.layers[l].w, n_in, n_out)?.t(),
+                    0.0,
+                    MatMut::new(dp, rows, n_in)?,
+                )?;
+                k.activate_backward_inplace(net.hidden[l - 1], input, dp);
+                cur ^= 1;
+            }
+        }
+        Ok(stats)
+    }
+}
+
+/// Writes one-hot rows: row r of `out` (`labels.len() × classes`) is 1 at `labels[r]`, else 0.
+/// Panics if `out` is too short or a label is not below `classes`.
+pub fn one_hot(labels: &[u8], classes: usize, out: &mut [f32]) {
+    let out = &mut out[..labels.len() * classes];
+    out.fill(0.0);
+    for (r, &l) in labels.iter().enumerate() {
+        assert!((l as usize) < classes, "label {l} is not below {classes}");
+        out[r * classes + l as usize] = 1.0;
+    }
+}

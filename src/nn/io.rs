@@ -1,0 +1,209 @@
+//! Saving and loading networks: safetensors for the weights, the architecture in its
+//! metadata, written atomically.
+//!
+//! Tensors `layers.{l}.weight` (F32, `[fan_in, fan_out]`) and `layers.{l}.bias` (F32,
+//! `[fan_out]`); metadata `format` = [`FORMAT`], `sizes` (`784,128,10`), `hidden`
+//! (`relu,relu`), `output` (`softmax`), and the training loss when known (`loss`).
+
+use super::{Loss, Mlp, NnError, OutputActivation};
+use crate::kernels::Activation;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+/// The value of the `format` metadata key of sigmo's model files.
+pub const FORMAT: &str = "sigmo-mlp/1";
+
+fn act_name(a: &Activation) -> String {
+    match a {
+        Activation::LeakyRelu(al) | Activation::Elu(al) => format!("{}={al}", a.name()),
+        _ => a.name().to_string(),
+    }
+}
+
+/// Writes `net` (and the loss it was trained with, if given) to `path` as safetensors. The
+/// bytes go to a temporary file in the same folder, which is flushed to disk and then renamed
+/// over `path`: a crash leaves either the old file or the new one, never half of one.
+///
+/// # Errors
+/// When the folder cannot be written or the rename fails; `path` is then unchanged.
+pub fn save(net: &Mlp, loss: Option<Loss>, path: &Path) -> Result<(), NnError> {
+    let err = |what: String| NnError::new(format!("{}: {what}", path.display()));
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = net
+        .layers
+        .iter()
+        .enumerate()
+        .flat_map(|(l, d)| {
+            let (i, o) = (net.sizes[l], net.sizes[l + 1]);
+            [
+                (format!("layers.{l}.weight"), le_bytes(&d.w), vec![i, o]),
+                (format!("layers.{l}.bias"), le_bytes(&d.b), vec![o]),
+            ]
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, b, shape)| {
+            TensorView::new(Dtype::F32, shape.clone(), b)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| err(format!("cannot encode {name}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), FORMAT.to_string());
+    meta.insert(
+        "sizes".to_string(),
+        net.sizes
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    meta.insert(
+        "hidden".to_string(),
+        net.hidden
+            .iter()
+            .map(act_name)
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    let out = match net.output {
+        OutputActivation::Softmax => "softmax".to_string(),
+        OutputActivation::Elementwise(a) => act_name(&a),
+    };
+    meta.insert("output".to_string(), out);
+    if let Some(loss) = loss {
+        meta.insert("loss".to_string(), loss.name().to_string());
+    }
+    let data = safetensors::serialize(views, Some(meta))
+        .map_err(|e| err(format!("cannot encode: {e}")))?;
+
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sigmo-save-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| {
+            err(format!(
+                "cannot create a temporary file in {}: {e}",
+                dir.display()
+            ))
+        })?;
+    tmp.write_all(&data)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| err(format!("cannot write: {e}")))?;
+    tmp.persist(path)
+        .map_err(|e| err(format!("cannot rename into place: {}", e.error)))?;
+    Ok(())
+}
+
+fn le_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Reads a network written by [`save`], and the loss it was trained with if recorded.
+///
+/// # Errors
+/// When the file cannot be read, is not safetensors, is not a sigmo model, or its tensors
+/// do not match its architecture; the message names the file.
+pub fn load(path: &Path) -> Result<(Mlp, Option<Loss>), NnError> {
+    let err = |what: String| NnError::new(format!("{}: {what}", path.display()));
+    let buf = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    if buf.is_empty() {
+        return Err(err("the file is empty".into()));
+    }
+    let (_, header) = SafeTensors::read_metadata(&buf)
+        .map_err(|e| err(format!("not a safetensors file: {e}")))?;
+    let meta = header
+        .metadata()
+        .clone()
+        .ok_or_else(|| err("no metadata: not a sigmo model".into()))?;
+    let get = |k: &str| {
+        meta.get(k)
+            .ok_or_else(|| err(format!("metadata has no {k:?}: not a sigmo model")))
+    };
+    let format = get("format")?;
+    if format != FORMAT {
+        return Err(err(format!("format {format:?}, expected {FORMAT:?}")));
+    }
+    let sizes = get("sizes")?
+        .split(',')
+        .map(|s| s.trim().parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(format!("bad sizes {:?}: {e}", meta["sizes"])))?;
+    let hidden_s = get("hidden")?;
+    let hidden = if hidden_s.is_empty() {
+        Vec::new()
+    } else {
+        hidden_s
+            .split(',')
+            .map(|s| s.parse::<Activation>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| err(format!("bad hidden activations: {e}")))?
+    };
+    let output: OutputActivation = get("output")?
+        .parse()
+        .map_err(|e| err(format!("bad output activation: {e}")))?;
+    let loss = match meta.get("loss") {
+        Some(l) => Some(l.parse::<Loss>().map_err(&err)?),
+        None => None,
+    };
+    let st = SafeTensors::deserialize(&buf).map_err(|e| err(format!("corrupt tensors: {e}")))?;
+    let depth = sizes.len().saturating_sub(1);
+    let mut params = Vec::with_capacity(depth);
+    for l in 0..depth {
+        let read = |name: String, shape: Vec<usize>| -> Result<Vec<f32>, NnError> {
+            let t = st
+                .tensor(&name)
+                .map_err(|_| err(format!("no tensor {name}")))?;
+            if t.dtype() != Dtype::F32 || t.shape() != shape.as_slice() {
+                return Err(err(format!(
+                    "tensor {name} is {:?} {:?}, expected F32 {shape:?}",
+                    t.dtype(),
+                    t.shape()
+                )));
+            }
+            Ok(t.data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect())
+        };
+        let w = read(format!("layers.{l}.weight"), vec![sizes[l], sizes[l + 1]])?;
+        let b = read(format!("layers.{l}.bias"), vec![sizes[l + 1]])?;
+        params.push((w, b));
+    }
+    if st.len() != 2 * depth {
+        return Err(err(format!(
+            "{} tensors, a {depth}-layer network has {}",
+            st.len(),
+            2 * depth
+        )));
+    }
+    let net = Mlp::from_parts(&sizes, &hidden, output, params).map_err(|e| err(e.to_string()))?;
+    if let Some(l) = loss {
+        l.check(output).map_err(|e| err(e.to_string()))?;
+    }
+    Ok((net, loss))
+}
+
+impl Mlp {
+    /// Saves to `path` as safetensors, atomically (see [`save`]).
+    ///
+    /// # Errors
+    /// As [`save`].
+    pub fn save(&self, path: &Path) -> Result<(), NnError> {
+        save(self, None, path)
+    }
+
+    /// Loads a network saved by [`Mlp::save`] or [`save`].
+    ///
+    /// # Errors
+    /// As [`load`].
+    pub fn load(path: &Path) -> Result<Mlp, NnError> {
+        load(path).map(|(n, _)| n)
+    }
+}

@@ -1,0 +1,158 @@
+//! Losses, each with its gradient with respect to the output layer's pre-activation z.
+
+use super::{NnError, OutputActivation};
+use crate::kernels::{Activation, Kernels};
+use std::fmt;
+use std::str::FromStr;
+
+/// A loss on one sample's output `a` against its target `y`; the batch loss is the mean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Loss {
+    /// ½‖a − y‖², with any output activation; δ = (a − y) ⊙ f′(z) (for a softmax output,
+    /// the softmax Jacobian applied to a − y).
+    Quadratic,
+    /// Cross-entropy for sigmoid outputs: −Σ [y ln a + (1 − y) ln(1 − a)], computed from the
+    /// logits z as Σ [max(z, 0) − y·z + ln(1 + e^−|z|)]; δ = a − y.
+    CrossEntropy,
+    /// Softmax + cross-entropy, fused: −Σ y ln softmax(z), computed from z by log-softmax
+    /// (the row max subtracted first, so no overflow); δ = a·Σy − y (a − y for one-hot y).
+    SoftmaxCrossEntropy,
+}
+
+impl Loss {
+    /// The name [`FromStr`] accepts: `quadratic`, `cross-entropy`, `softmax-ce`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Loss::Quadratic => "quadratic",
+            Loss::CrossEntropy => "cross-entropy",
+            Loss::SoftmaxCrossEntropy => "softmax-ce",
+        }
+    }
+
+    /// Checks that the loss fits the output activation.
+    ///
+    /// # Errors
+    /// Cross-entropy needs a sigmoid output; softmax-CE needs a softmax output.
+    pub fn check(&self, output: OutputActivation) -> Result<(), NnError> {
+        let ok = match self {
+            Loss::Quadratic => true,
+            Loss::CrossEntropy => output == OutputActivation::Elementwise(Activation::Sigmoid),
+            Loss::SoftmaxCrossEntropy => output == OutputActivation::Softmax,
+        };
+        if ok {
+            Ok(())
+        } else {
+            let needs = if *self == Loss::CrossEntropy {
+                "a sigmoid"
+            } else {
+                "a softmax"
+            };
+            Err(NnError::new(format!(
+                "loss {} needs {needs} output layer, the network ends in {output}",
+                self.name()
+            )))
+        }
+    }
+
+    /// The loss of one sample from its logits `z`, outputs `a = f(z)` and target `y`;
+    /// `scratch` holds at least `z.len()` values.
+    pub(crate) fn value(
+        &self,
+        k: &Kernels,
+        z: &[f32],
+        a: &[f32],
+        y: &[f32],
+        scratch: &mut [f32],
+    ) -> f64 {
+        match self {
+            Loss::Quadratic => {
+                0.5 * a
+                    .iter()
+                    .zip(y)
+                    .map(|(&a, &y)| {
+                        let d = (a - y) as f64;
+                        d * d
+                    })
+                    .sum::<f64>()
+            }
+            Loss::CrossEntropy => z
+                .iter()
+                .zip(y)
+                .map(|(&z, &y)| {
+                    let z = z as f64;
+                    z.max(0.0) - y as f64 * z + (-z.abs()).exp().ln_1p()
+                })
+                .sum(),
+            Loss::SoftmaxCrossEntropy => {
+                let ls = &mut scratch[..z.len()];
+                k.log_softmax(z, ls);
+                -ls.iter()
+                    .zip(y)
+                    .filter(|(_, &y)| y != 0.0)
+                    .map(|(&l, &y)| y as f64 * l as f64)
+                    .sum::<f64>()
+            }
+        }
+    }
+
+    /// δ ← ∂loss/∂z for one sample, from its outputs `a`, target `y` and output activation.
+    pub(crate) fn delta(
+        &self,
+        k: &Kernels,
+        out: OutputActivation,
+        a: &[f32],
+        y: &[f32],
+        delta: &mut [f32],
+    ) {
+        match self {
+            Loss::CrossEntropy => {
+                for ((d, &a), &y) in delta.iter_mut().zip(a).zip(y) {
+                    *d = a - y;
+                }
+            }
+            Loss::SoftmaxCrossEntropy => {
+                let total: f32 = y.iter().sum();
+                for ((d, &a), &y) in delta.iter_mut().zip(a).zip(y) {
+                    *d = a * total - y;
+                }
+            }
+            Loss::Quadratic => {
+                for ((d, &a), &y) in delta.iter_mut().zip(a).zip(y) {
+                    *d = a - y;
+                }
+                match out {
+                    OutputActivation::Elementwise(act) => {
+                        k.activate_backward_inplace(act, a, delta)
+                    }
+                    OutputActivation::Softmax => {
+                        // δ = J·g with J = diag(a) − a·aᵀ: δⱼ = aⱼ (gⱼ − Σₖ gₖ aₖ).
+                        let ga = k.dot(delta, a);
+                        for (d, &a) in delta.iter_mut().zip(a) {
+                            *d = a * (*d - ga);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Loss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Loss {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "quadratic" | "mse" => Ok(Loss::Quadratic),
+            "cross-entropy" | "ce" | "bce" => Ok(Loss::CrossEntropy),
+            "softmax-ce" | "softmax-cross-entropy" => Ok(Loss::SoftmaxCrossEntropy),
+            _ => Err(format!(
+                "unknown loss {s:?}; use one of: quadratic, cross-entropy, softmax-ce"
+            )),
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! A multi-layer perceptron: dense layers z = x·W + b, a = f(z), trained by backpropagation.
+//!
+//! A layer's weights are stored `fan_in × fan_out`, row-major, and a batch is a matrix with
+//! one sample per row, so a layer is one GEMM, `Z = X·W`, with the bias and the activation
+//! applied in its epilogue ([`Backend::gemm_bias_act`](crate::gemm::Backend::gemm_bias_act)).
+//!
+//! ```
+//! use sigmo::kernels::Activation;
+//! use sigmo::nn::{Init, Mlp, OutputActivation};
+//!
+//! let net = Mlp::builder(&[4, 8, 3])
+//!     .hidden(Activation::Relu)
+//!     .output(OutputActivation::Softmax)
+//!     .init(Init::He)
+//!     .seed(7)
+//!     .build()?;
+//! let probs = net.predict(&[0.1, 0.2, 0.3, 0.4, 1.0, 0.0, -1.0, 0.5], 2)?; // 2 samples
+//! for row in probs.chunks(3) {
+//!     assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+//! }
+//! # Ok::<(), sigmo::nn::NnError>(())
+//! ```
+
+mod backprop;
+mod init;
+mod io;
+mod loss;
+mod optim;
+
+pub use backprop::{one_hot, BatchStats, Grads, Workspace};
+pub use init::Init;
+pub use io::{load, save, FORMAT};
+pub use loss::Loss;
+pub use optim::{Optimizer, OptimizerState};
+
+use crate::kernels::Activation;
+use std::fmt;
+
+/// A network that cannot be built, or an input it cannot take: what and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NnError(String);
+
+impl NnError {
+    pub(crate) fn new(what: impl Into<String>) -> Self {
+        NnError(what.into())
+    }
+}
+
+impl fmt::Display for NnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NnError {}
+
+impl From<crate::gemm::ShapeError> for NnError {
+    fn from(e: crate::gemm::ShapeError) -> Self {
+        NnError(e.to_string())
+    }
+}
+
+/// The activation of the output layer: an elementwise one, or softmax over each row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OutputActivation {
+    /// Softmax of each sample's outputs, with the row max subtracted first.
+    Softmax,
+    /// An elementwise activation.
+    Elementwise(Activation),
+}
+
+impl From<Activation> for OutputActivation {
+    fn from(a: Activation) -> Self {
+        OutputActivation::Elementwise(a)
+    }
+}
+
+impl fmt::Display for OutputActivation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OutputActivation::Softmax => f.write_str("softmax"),
+            OutputActivation::Elementwise(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+impl std::str::FromStr for OutputActivation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().eq_ignore_ascii_case("softmax") {
+            Ok(OutputActivation::Softmax)
+        } else {
+            s.parse::<Activation>()
+                .map(OutputActivation::Elementwise)
+                .map_err(|e| format!("{e}, softmax"))
+        }
+    }
+}
+
+/// One dense layer: weights `fan_in × fan_out` (row-major), biases, activation.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Dense {
+    pub(crate) w: Vec<f32>,
+    pub(crate) b: Vec<f32>,
+}
+
+/// A multi-layer perceptron. Build one with [`Mlp::new`] (Nielsen's classic network) or
+/// [`Mlp::builder`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp {
+    sizes: Vec<usize>,
+    layers: Vec<Dense>,
+    hidden: Vec<Activation>,
+    output: OutputActivation,
+}
+
+/// Builds an [`Mlp`]: layer sizes, then activations, initialisation and seed.
+#[derive(Clone, Debug)]
+pub struct MlpBuilder {
+    sizes: Vec<usize>,
+    hidden: Vec<Activation>,
+    output: OutputActivation,
+    init: Option<Init>,
+    seed: u64,
+    bad_index: Option<usize>,
+}
+
+impl MlpBuilder {
+    /// The activation of every hidden layer (default sigmoid).
+    pub fn hidden(mut self, act: Activation) -> Self {
+        self.hidden.iter_mut().for_each(|a| *a = act);
+        self
+    }
+
+    /// The activation of hidden layer `i` (0 is the first after the input); an index past
+    /// the hidden layers is reported by [`build`](Self::build).
+    pub fn activation(mut self, i: usize, act: Activation) -> Self {
+        match self.hidden.get_mut(i) {
+            Some(a) => *a = act,
+            None => self.bad_index = Some(i),
+        }
+        self
+    }
+
+    /// The output layer's activation (default sigmoid).
+    pub fn output(mut self, out: impl Into<OutputActivation>) -> Self {
+        self.output = out.into();
+        self
+    }
+
+    /// The initialisation (default: He when every hidden layer is in the ReLU family,
+    /// Xavier otherwise).
+    pub fn init(mut self, init: Init) -> Self {
+        self.init = Some(init);
+        self
+    }
+
+    /// The seed of the initialisation (default 0): the same seed gives the same network.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The network.
+    ///
+    /// # Errors
+    /// When there are fewer than two sizes, a size is 0, a hidden activation was set past the
+    /// hidden layers, or an activation parameter (α) is negative or not finite.
+    pub fn build(self) -> Result<Mlp, NnError> {
+        let s = &self.sizes;
+        if s.len() < 2 {
+            return Err(NnError::new(format!(
+                "layer sizes {s:?}: need at least an input and an output size"
+            )));
+        }
+        if let Some(i) = s.iter().position(|&n| n == 0) {
+            return Err(NnError::new(format!("layer sizes {s:?}: size {i} is 0")));
+        }
+        if let Some(i) = self.bad_index {
+            return Err(NnError::new(format!(
+                "layer sizes {s:?} have {} hidden layers; an activation was set for hidden layer {i}",
+                s.len() - 2
+            )));
+        }
+        let acts = self.hidden.iter().copied().chain(match self.output {
+            OutputActivation::Elementwise(a) => Some(a),
+            OutputActivation::Softmax => None,
+        });
+        for a in acts {
+            if let Activation::LeakyRelu(al) | Activation::Elu(al) = a {
+                if !(al.is_finite() && al >= 0.0) {
+                    return Err(NnError::new(format!(
+                        "activation {a}: α must be finite and ≥ 0"
+                    )));
+                }
+            }
+        }
+        let relu_family = !self.hidden.is_empty()
+            && self.hidden.iter().all(|a| {
+                matches!(
+                    a,
+                    Activation::Relu | Activation::LeakyRelu(_) | Activation::Elu(_)
+                )
+            });
+        let init = self
+            .init
+            .unwrap_or(if relu_family { Init::He } else { Init::Xavier });
+        let mut rng = init::rng(self.seed);
+        let layers = s
+            .windows(2)
+            .map(|p| {
+                let mut d = Dense {
+                    w: vec![0.0; p[0] * p[1]],
+                    b: vec![0.0; p[1]],
+                };
+                init.fill(&mut rng, p[0], &mut d.w, &mut d.b);
+                d
+            })
+            .collect();
+        Ok(Mlp {
+            sizes: self.sizes,
+            layers,
+            hidden: self.hidden,
+            output: self.output,
+        })
+    }
+}
+
+impl Mlp {
+    /// Nielsen's classic network: sigmoid everywhere, weights and biases N(0, 1), seed 0.
+    /// `Mlp::new(&[784, 30, 10])` is his `Network([784, 30, 10])`.
+    ///
+    /// # Errors
+    /// As [`MlpBuilder::build`].
+    pub fn new(sizes: &[usize]) -> Result<Mlp, NnError> {
+        Mlp::builder(sizes).init(Init::Classic).build()
+    }
+
+    /// A builder for a network with these layer sizes (input first, output last); every
+    /// activation defaults to sigmoid.
+    pub fn builder(sizes: &[usize]) -> MlpBuilder {
+        MlpBuilder {
+            sizes: sizes.to_vec(),
+            hidden: vec![Activation::Sigmoid; sizes.len().saturating_sub(2)],
+            output: OutputActivation::Elementwise(Activation::Sigmoid),
+            init: None,
+            seed: 0,
+            bad_index: None,
+        }
+    }
+
+    /// A network from its parts: `params[l]` is layer l's (weights `sizes[l] × sizes[l+1]`
+    /// row-major, biases `sizes[l+1]`).
+    ///
+    /// # Errors
+    /// When the sizes, activations and parameters do not agree, or a parameter is not finite.
+    pub fn from_parts(
+        sizes: &[usize],
+        hidden: &[Activation],
+        output: OutputActivation,
+        params: Vec<(Vec<f32>, Vec<f32>)>,
+    ) -> Result<Mlp, NnError> {
+        let mut b = Mlp::builder(sizes).output(output).init(Init::Xavier);
+        if hidden.len() != sizes.len().saturating_sub(2) {
+            return Err(NnError::new(format!(
+                "layer sizes {sizes:?} need {} hidden activations, got {}",
+                sizes.len().saturating_sub(2),
+                hidden.len()
+            )));
+        }
+        b.hidden = hidden.to_vec();
+        let mut net = b.build()?;
+        if params.len() != net.layers.len() {
+            return Err(NnError::new(format!(
+                "layer sizes {sizes:?} need {} layers of parameters, got {}",
+                net.layers.len(),
+                params.len()
+            )));
+        }
+        for (l, (w, b)) in params.into_iter().enumerate() {
+            let (i, o) = (sizes[l], sizes[l + 1]);
+            if w.len() != i * o || b.len() != o {
+                return Err(NnError::new(format!(
+                    "layer {l}: weights have {} values and biases {}, a {i}→{o} layer needs {} and {o}",
+                    w.len(),
+                    b.len(),
+                    i * o
+                )));
+            }
+            if let Some(p) = w.iter().chain(&b).position(|v| !v.is_finite()) {
+                return Err(NnError::new(format!(
+                    "layer {l}: parameter {p} is not finite"
+                )));
+            }
+            net.layers[l] = Dense { w, b };
+        }
+        Ok(net)
+    }
+
+    /// The layer sizes, input first.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// The number of dense layers (one less than the number of sizes).
+    pub fn depth(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The number of inputs.
+    pub fn inputs(&self) -> usize {
+        self.sizes[0]
+    }
+
+    /// The number of outputs.
+    pub fn outputs(&self) -> usize {
+        self.sizes[self.sizes.len() - 1]
+    }
+
+    /// The activations of the hidden layers.
+    pub fn hidden_activations(&self) -> &[Activation] {
+        &self.hidden
+    }
+
+    /// The output layer's activation.
+    pub fn output_activation(&self) -> OutputActivation {
+        self.output
+    }
+
+    /// Layer `l`'s weights, `sizes[l] × sizes[l+1]` row-major (panics if `l ≥ depth()`).
+    pub fn weights(&self, l: usize) -> &[f32] {
+        &self.layers[l].w
+    }
+
+    /// Layer `l`'s biases.
+    pub fn biases(&self, l: usize) -> &[f32] {
+        &self.layers[l].b
+    }
+
+    /// Layer `l`'s weights, to change.
+    pub fn weights_mut(&mut self, l: usize) -> &mut [f32] {
+        &mut self.layers[l].w
+    }
+
+    /// Layer `l`'s biases, to change.
+    pub fn biases_mut(&mut self, l: usize) -> &mut [f32] {
+        &mut self.layers[l].b
+    }
+
+    /// Copies every weight and bias of `src` into `self`, without allocating.
+    ///
+    /// # Errors
+    /// When the two networks have different layer sizes.
+    pub fn copy_params_from(&mut self, src: &Mlp) -> Result<(), NnError> {
+        if self.sizes != src.sizes {
+            return Err(NnError::new(format!(
+                "cannot copy parameters of a {:?} network into a {:?} one",
+                src.sizes, self.sizes
+            )));
+        }
+        for (d, s) in self.layers.iter_mut().zip(&src.layers) {
+            d.w.copy_from_slice(&s.w);
+            d.b.copy_from_slice(&s.b);
+        }
+        Ok(())
+    }
+
+    /// The number of weights and biases.
+    pub fn num_params(&self) -> usize {
+        self.layers.iter().map(|d| d.w.len() + d.b.len()).sum()
+    }
+
+    /// Whether every weight and bias is finite.
+    pub fn is_finite(&self) -> bool {
+        self.layers
+            .iter()
+            .all(|d| d.w.iter().chain(&d.b).all(|v| v.is_finite()))
+    }
+
+    /// A description such as `784-128(relu)-10(softmax)`.
+    pub fn describe(&self) -> String {
+        let mut s = self.sizes[0].to_string();
+        for (l, &n) in self.sizes[1..].iter().enumerate() {
+            let act = match self.hidden.get(l) {
+                Some(a) => a.to_string(),
+                None => self.output.to_string(),
+            };
+            s.push_str(&format!("-{n}({act})"));
+        }
+        s
+    }
+
+    /// The outputs for `rows` samples (`x` holds `rows × inputs()` values, row-major), on the
+    /// default backend, allocating a workspace; for repeated calls, keep a [`Workspace`] and
+    /// use [`Workspace::forward`].
+    ///
+    /// # Errors
+    /// When `x` does not hold `rows × inputs()` values.
+    pub fn predict(&self, x: &[f32], rows: usize) -> Result<Vec<f32>, NnError> {
+        let mut ws = Workspace::new(self, rows.max(1))?;
+        Ok(ws.forward(self, x, rows)?.to_vec())
+    }
+
+    /// The most likely class (the index of the largest output) of each of `rows` samples.
+    ///
+    /// # Errors
+    /// As [`predict`](Self::predict).
+    pub fn classify(&self, x: &[f32], rows: usize) -> Result<Vec<usize>, NnError> {
+        let out = self.predict(x, rows)?;
+        Ok(out.chunks(self.outputs()).map(argmax).collect())
+    }
+}
+
+/// The index of the largest value (the first one on ties; NaN never wins).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] || row[best].is_nan() {
+            best = i;
+        }
+    }
+    best
+}

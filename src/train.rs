@@ -1,0 +1,650 @@
+//! Mini-batch training: shuffled batches, forward and backward on shards of each batch in
+//! parallel, one optimizer step per batch, accuracy per epoch.
+//!
+//! ```
+//! use sigmo::kernels::Activation;
+//! use sigmo::nn::{Mlp, Optimizer, OutputActivation, Loss};
+//! use sigmo::train::{fit, TrainConfig};
+//!
+//! let split = sigmo::data::digits();
+//! let mut net = Mlp::builder(&[64, 32, 10])
+//!     .hidden(Activation::Relu)
+//!     .output(OutputActivation::Softmax)
+//!     .seed(1)
+//!     .build()?;
+//! let cfg = TrainConfig {
+//!     epochs: 3,
+//!     optimizer: Optimizer::sgd(0.1, 0.9),
+//!     loss: Loss::SoftmaxCrossEntropy,
+//!     ..TrainConfig::default()
+//! };
+//! let history = fit(&mut net, &split.train, Some(&split.test), &cfg, &mut ())?;
+//! assert_eq!(history.epochs.len(), 3);
+//! assert!(history.epochs[2].test_accuracy.unwrap() > 0.8);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Batches are split into one shard per thread when a batch is large enough to pay for waking
+//! the other threads (see [`SHARD_MIN_FLOPS`]); each shard runs its own forward and backward
+//! with single-threaded GEMMs, and the shards' gradients are added. Parallelism sits above the
+//! GEMMs: at MLP sizes a GEMM is as short as waking a worker.
+
+use crate::data::Dataset;
+use crate::gemm::Backend;
+use crate::kernels::Kernels;
+use crate::nn::{
+    one_hot, BatchStats, Grads, Loss, Mlp, NnError, Optimizer, OptimizerState, Workspace,
+};
+use serde::Serialize;
+use std::fmt;
+use std::time::Instant;
+
+/// A batch is split over the threads only when each shard gets at least this many
+/// floating-point operations (forward and backward, ≈ 6·rows·Σ fan_in·fan_out): below it,
+/// waking a thread (15–100 µs here) costs more than it saves.
+pub const SHARD_MIN_FLOPS: usize = 1 << 23;
+
+/// How the learning rate changes over training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// The optimizer's rate throughout.
+    Constant,
+    /// Cosine annealing (Loshchilov & Hutter, without restarts): after step t of T,
+    /// η_t = η·½(1 + cos(π·t/T)), from η down to 0 at the last step.
+    Cosine,
+}
+
+impl Schedule {
+    /// The name: `constant` or `cosine`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Schedule::Constant => "constant",
+            Schedule::Cosine => "cosine",
+        }
+    }
+
+    /// The rate for step `t` (0-based) of `total`, from the base rate `lr`.
+    pub fn rate(&self, lr: f32, t: usize, total: usize) -> f32 {
+        match self {
+            Schedule::Constant => lr,
+            Schedule::Cosine => {
+                let f = t as f64 / total.max(1) as f64;
+                (lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * f).cos())) as f32
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "constant" | "none" => Ok(Schedule::Constant),
+            "cosine" => Ok(Schedule::Cosine),
+            _ => Err(format!("unknown schedule {s:?}; use constant or cosine")),
+        }
+    }
+}
+
+/// How to train.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per optimizer step (the last batch of an epoch may be smaller).
+    pub batch_size: usize,
+    /// The update rule and learning rate.
+    pub optimizer: Optimizer,
+    /// How the learning rate changes from step to step.
+    pub schedule: Schedule,
+    /// L2 weight decay λ: λ·w is added to each weight's gradient.
+    pub l2: f32,
+    /// The loss.
+    pub loss: Loss,
+    /// Seeds the batch order (the network's initialisation has its own seed).
+    pub seed: u64,
+    /// Threads to use; 0 means [`crate::num_threads`].
+    pub threads: usize,
+    /// The GEMM backend.
+    pub backend: Backend,
+}
+
+impl Default for TrainConfig {
+    /// 10 epochs of batches of 32, SGD with η = 0.1 and momentum 0.9 at a constant rate,
+    /// no L2, softmax-CE,
+    /// seed 0, every thread, the default backend.
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 32,
+            optimizer: Optimizer::sgd(0.1, 0.9),
+            schedule: Schedule::Constant,
+            l2: 0.0,
+            loss: Loss::SoftmaxCrossEntropy,
+            seed: 0,
+            threads: 0,
+            backend: Backend::default(),
+        }
+    }
+}
+
+/// What one epoch did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EpochStats {
+    /// 1 for the first epoch.
+    pub epoch: usize,
+    /// The mean training loss over the epoch's batches (as they were seen, before each
+    /// batch's update; without the L2 term).
+    pub loss: f64,
+    /// The fraction of training samples classified right during the epoch (as they were
+    /// seen, before each batch's update).
+    pub train_accuracy: f64,
+    /// The fraction of the test set classified right after the epoch, if there is one.
+    pub test_accuracy: Option<f64>,
+    /// The mean loss on the test set after the epoch, if there is one.
+    pub test_loss: Option<f64>,
+    /// Seconds of training (the batches; the test pass not included).
+    pub seconds: f64,
+    /// Training samples per second.
+    pub samples_per_sec: f64,
+    /// Seconds of the test pass.
+    pub eval_seconds: f64,
+}
+
+impl fmt::Display for EpochStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "epoch {:>3}  loss {:.4}  train {:6.2}%",
+            self.epoch,
+            self.loss,
+            100.0 * self.train_accuracy
+        )?;
+        if let Some(t) = self.test_accuracy {
+            write!(f, "  test {:6.2}%", 100.0 * t)?;
+        }
+        write!(
+            f,
+            "  {:.3} s  {:.0} samples/s",
+            self.seconds, self.samples_per_sec
+        )
+    }
+}
+
+/// Every epoch's statistics, in order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct History {
+    /// One entry per completed epoch.
+    pub epochs: Vec<EpochStats>,
+}
+
+impl History {
+    /// The last epoch's statistics.
+    pub fn last(&self) -> Option<&EpochStats> {
+        self.epochs.last()
+    }
+}
+
+/// Why training stopped early.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainError {
+    /// A setting is out of range or does not fit the network or the data.
+    Config(String),
+    /// The network refused an input (a shape error).
+    Model(NnError),
+    /// The loss or the gradient stopped being finite. The network is put back to the weights
+    /// of the last batch whose loss and gradient were finite: the last good model.
+    Diverged {
+        /// 1-based.
+        epoch: usize,
+        /// 1-based, within the epoch.
+        batch: usize,
+        /// What was not finite.
+        what: String,
+    },
+}
+
+impl fmt::Display for TrainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrainError::Config(s) => f.write_str(s),
+            TrainError::Model(e) => write!(f, "{e}"),
+            TrainError::Diverged { epoch, batch, what } => write!(
+                f,
+                "training diverged at epoch {epoch}, batch {batch}: {what}; the network is \
+                 back to the last good model, the one of the last batch with a finite loss \
+                 (try a smaller learning rate)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TrainError {}
+
+impl From<NnError> for TrainError {
+    fn from(e: NnError) -> Self {
+        TrainError::Model(e)
+    }
+}
+
+/// Hooks for progress reporting; every method has an empty default, and `()` reports nothing.
+pub trait Observer: Send {
+    /// An epoch (1-based) of `batches` batches starts.
+    fn epoch_start(&mut self, _epoch: usize, _batches: usize) {}
+    /// A batch finished, with its mean loss.
+    fn batch_end(&mut self, _batch: usize, _loss: f64) {}
+    /// An epoch finished.
+    fn epoch_end(&mut self, _stats: &EpochStats) {}
+}
+
+impl Observer for () {}
+
+/// One shard's buffers: its rows of the batch, targets, workspace and gradients.
+struct Shard {
+    x: Vec<f32>,
+    y: Vec<f32>,
+    labels: Vec<u8>,
+    ws: Workspace,
+    grads: Grads,
+    rows: usize,
+    span: std::ops::Range<usize>,
+    result: Result<BatchStats, NnError>,
+}
+
+impl Shard {
+    fn new(net: &Mlp, cap: usize, backend: Backend) -> Result<Shard, NnError> {
+        Ok(Shard {
+            x: vec![0.0; cap * net.inputs()],
+            y: vec![0.0; cap * net.outputs()],
+            labels: vec![0; cap],
+            ws: Workspace::new(net, cap)?.with_backend(backend),
+            grads: Grads::new(net),
+            rows: 0,
+            span: 0..0,
+            result: Ok(BatchStats::default()),
+        })
+    }
+
+    /// Loads samples `idx` of `data` into x, labels and one-hot y.
+    fn load(&mut self, data: &Dataset, idx: &[usize], classes: usize) {
+        let r = idx.len();
+        self.rows = r;
+        data.gather(idx, &mut self.x[..r * data.dim()], &mut self.labels[..r]);
+        one_hot(&self.labels[..r], classes, &mut self.y[..r * classes]);
+    }
+}
+
+/// Runs `f` on every shard, the shards split over the current rayon pool by recursive
+/// `join` (which does not allocate).
+fn each_shard<F: Fn(&mut Shard) + Sync>(shards: &mut [Shard], f: &F) {
+    match shards.len() {
+        0 => {}
+        1 => f(&mut shards[0]),
+        n => {
+            let (a, b) = shards.split_at_mut(n / 2);
+            rayon::join(|| each_shard(a, f), || each_shard(b, f));
+        }
+    }
+}
+
+/// The rows of a batch of `len` that shard `s` of `n` takes: near-equal contiguous parts.
+fn part(len: usize, s: usize, n: usize) -> std::ops::Range<usize> {
+    len * s / n..len * (s + 1) / n
+}
+
+/// Trains `net` on `train` by mini-batch gradient descent, measuring on `test` after each
+/// epoch, and returns the history. `observer` hears of every batch and epoch (`&mut ()` for
+/// nothing).
+///
+/// Nothing is allocated from the first batch to the last of an epoch: the buffers are made
+/// once, for the configured batch size.
+///
+/// # Errors
+/// - [`TrainError::Config`] when a setting is out of range, or the network's input or output
+///   size does not fit the data (before any training);
+/// - [`TrainError::Diverged`] when a batch's loss or gradient is not finite; the network
+///   then goes back to the weights of the last batch whose loss and gradient were finite
+///   (a copy of the weights is kept before each step for this).
+pub fn fit(
+    net: &mut Mlp,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    cfg: &TrainConfig,
+    observer: &mut dyn Observer,
+) -> Result<History, TrainError> {
+    check(net, train, test, cfg)?;
+    let threads = match cfg.threads {
+        0 => crate::num_threads(),
+        t => t,
+    };
+    pool(threads)?.install(|| run(net, train, test, cfg, threads, observer))
+}
+
+/// The trainer's pool of `threads` workers, started once per thread count and kept: a new
+/// pool per call would pay for starting threads, and their first-use setup, every time.
+fn pool(threads: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, TrainError> {
+    use std::sync::{Arc, Mutex};
+    static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = pools.iter().find(|(t, _)| *t == threads) {
+        return Ok(p.clone());
+    }
+    let p = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("sigmo-train-{i}"))
+        .build()
+        .map_err(|e| TrainError::Config(format!("cannot start {threads} threads: {e}")))?;
+    let p = Arc::new(p);
+    pools.push((threads, p.clone()));
+    Ok(p)
+}
+
+fn check(
+    net: &Mlp,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    cfg: &TrainConfig,
+) -> Result<(), TrainError> {
+    let bad = |s: String| Err(TrainError::Config(s));
+    if cfg.batch_size == 0 {
+        return bad("batch size 0: must be at least 1".into());
+    }
+    if train.is_empty() {
+        return bad(format!("{}: the training set is empty", train.name()));
+    }
+    cfg.optimizer.check()?;
+    if !(cfg.l2.is_finite() && cfg.l2 >= 0.0) {
+        return bad(format!("l2 = {}: must be finite and ≥ 0", cfg.l2));
+    }
+    cfg.loss.check(net.output_activation())?;
+    for d in std::iter::once(train).chain(test) {
+        if d.dim() != net.inputs() {
+            return bad(format!(
+                "{}: samples have {} features, the network takes {} inputs (layers {:?})",
+                d.name(),
+                d.dim(),
+                net.inputs(),
+                net.sizes()
+            ));
+        }
+        if d.classes() != net.outputs() {
+            return bad(format!(
+                "{}: {} classes, the network has {} outputs (layers {:?})",
+                d.name(),
+                d.classes(),
+                net.outputs(),
+                net.sizes()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How many shards a batch of `rows` is split into on `threads` threads.
+pub fn shards_for(net: &Mlp, rows: usize, threads: usize) -> usize {
+    let per_row: usize = net.sizes().windows(2).map(|p| 6 * p[0] * p[1]).sum();
+    let flops = per_row.saturating_mul(rows);
+    let mut n = threads.max(1).min(rows.max(1));
+    while n > 1 && flops / n < SHARD_MIN_FLOPS {
+        n -= 1;
+    }
+    n
+}
+
+fn run(
+    net: &mut Mlp,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    cfg: &TrainConfig,
+    threads: usize,
+    observer: &mut dyn Observer,
+) -> Result<History, TrainError> {
+    let k = Kernels::try_best().map_err(|e| TrainError::Config(e.to_string()))?;
+    let bs = cfg.batch_size.min(train.len());
+    let n_shards = shards_for(net, bs, threads);
+    let cap = bs.div_ceil(n_shards);
+    let mut shards = (0..n_shards)
+        .map(|_| Shard::new(net, cap, cfg.backend))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut opt = OptimizerState::new(cfg.optimizer, cfg.l2, net)?;
+    let mut order = crate::data::Batches::new(train.len(), cfg.seed);
+    let classes = net.outputs();
+    let n_batches = train.len().div_ceil(bs);
+    let mut history = History::default();
+    let base_lr = cfg.optimizer.lr();
+    // The weights before the last step: this batch's loss was finite with them.
+    let mut good = net.clone();
+    let mut have_good = false;
+    let total_steps = n_batches * cfg.epochs;
+
+    for epoch in 1..=cfg.epochs {
+        observer.epoch_start(epoch, n_batches);
+        let start = Instant::now();
+        order.shuffle();
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        for (b, idx) in order.batches(bs).enumerate() {
+            let scale = 1.0 / idx.len() as f32;
+            for (s, sh) in shards.iter_mut().enumerate() {
+                sh.span = part(idx.len(), s, n_shards);
+            }
+            let net_ref: &Mlp = net;
+            each_shard(&mut shards, &|sh: &mut Shard| {
+                sh.load(train, &idx[sh.span.clone()], classes);
+                let r = sh.rows;
+                sh.result = if r == 0 {
+                    Ok(BatchStats::default())
+                } else {
+                    sh.ws.loss_and_grad(
+                        net_ref,
+                        cfg.loss,
+                        &sh.x[..r * net_ref.inputs()],
+                        &sh.y[..r * classes],
+                        r,
+                        scale,
+                        &mut sh.grads,
+                    )
+                };
+            });
+            let mut stats = BatchStats::default();
+            for sh in &mut shards {
+                let r = std::mem::replace(&mut sh.result, Ok(BatchStats::default()))?;
+                stats.loss += r.loss;
+                stats.correct += r.correct;
+            }
+            let (first, rest) = shards.split_first_mut().expect("at least one shard");
+            for sh in rest.iter().filter(|s| s.rows > 0) {
+                first.grads.add(&k, &sh.grads);
+            }
+            let gnorm = first.grads.norm_sq(&k);
+            if !stats.loss.is_finite() || !gnorm.is_finite() {
+                // The weights that gave this batch a non-finite loss came from the last step;
+                // the ones before it gave a finite loss and gradient.
+                if have_good {
+                    net.copy_params_from(&good)?;
+                }
+                let what = if !stats.loss.is_finite() {
+                    format!("the loss is {}", stats.loss)
+                } else {
+                    format!("the gradient's squared norm is {gnorm}")
+                };
+                return Err(TrainError::Diverged {
+                    epoch,
+                    batch: b + 1,
+                    what,
+                });
+            }
+            if cfg.schedule != Schedule::Constant {
+                let t = (epoch - 1) * n_batches + b;
+                let lr = cfg.schedule.rate(base_lr, t, total_steps);
+                // The last steps of a cosine reach 0, which no optimizer takes: keep a floor.
+                opt.set_lr(lr.max(base_lr * 1e-6))?;
+            }
+            good.copy_params_from(net)?;
+            have_good = true;
+            opt.step(net, &first.grads)?;
+            loss_sum += stats.loss;
+            correct += stats.correct;
+            observer.batch_end(b + 1, stats.loss / idx.len() as f64);
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let eval_start = Instant::now();
+        let test_stats = match test {
+            Some(t) => Some(evaluate_in(net, t, cfg.loss, &mut shards)?),
+            None => None,
+        };
+        let n = train.len() as f64;
+        let stats = EpochStats {
+            epoch,
+            loss: loss_sum / n,
+            train_accuracy: correct as f64 / n,
+            test_accuracy: test_stats
+                .map(|s| s.correct as f64 / test.map_or(1, |t| t.len()) as f64),
+            test_loss: test_stats.map(|s| s.loss / test.map_or(1, |t| t.len()) as f64),
+            seconds,
+            samples_per_sec: n / seconds.max(1e-9),
+            eval_seconds: eval_start.elapsed().as_secs_f64(),
+        };
+        observer.epoch_end(&stats);
+        history.epochs.push(stats);
+    }
+    Ok(history)
+}
+
+/// The summed loss and correct count of `net` on all of `data`, in chunks of the shards'
+/// capacity, the shards run in parallel.
+fn evaluate_in(
+    net: &Mlp,
+    data: &Dataset,
+    loss: Loss,
+    shards: &mut [Shard],
+) -> Result<BatchStats, TrainError> {
+    let n = shards.len();
+    let cap = shards[0].ws.capacity();
+    let classes = net.outputs();
+    let mut total = BatchStats::default();
+    let mut start = 0;
+    while start < data.len() {
+        let end = (start + cap * n).min(data.len());
+        for (s, sh) in shards.iter_mut().enumerate() {
+            let p = part(end - start, s, n);
+            sh.span = start + p.start..start + p.end;
+        }
+        each_shard(shards, &|sh: &mut Shard| {
+            let r = sh.span.len();
+            sh.rows = r;
+            sh.result = if r == 0 {
+                Ok(BatchStats::default())
+            } else {
+                let d = data.dim();
+                sh.x[..r * d].copy_from_slice(&data.features()[sh.span.start * d..sh.span.end * d]);
+                one_hot(
+                    &data.labels()[sh.span.clone()],
+                    classes,
+                    &mut sh.y[..r * classes],
+                );
+                sh.ws
+                    .evaluate(net, loss, &sh.x[..r * d], &sh.y[..r * classes], r)
+            };
+        });
+        for sh in shards.iter_mut() {
+            let r = std::mem::replace(&mut sh.result, Ok(BatchStats::default()))?;
+            total.loss += r.loss;
+            total.correct += r.correct;
+        }
+        start = end;
+    }
+    Ok(total)
+}
+
+/// The mean loss and the accuracy of `net` on `data`, with `threads` threads (0: every
+/// thread) on `backend`.
+///
+/// # Errors
+/// When the loss does not fit the network, or the data's sizes do not fit it.
+pub fn evaluate(
+    net: &Mlp,
+    data: &Dataset,
+    loss: Loss,
+    threads: usize,
+    backend: Backend,
+) -> Result<(f64, f64), TrainError> {
+    let cfg = TrainConfig {
+        loss,
+        threads,
+        backend,
+        ..TrainConfig::default()
+    };
+    check(net, data, None, &cfg)?;
+    if data.is_empty() {
+        return Err(TrainError::Config(format!("{}: no samples", data.name())));
+    }
+    let threads = match threads {
+        0 => crate::num_threads(),
+        t => t,
+    };
+    let rows = 256.min(data.len());
+    let n = shards_for(net, rows, threads);
+    let mut shards = (0..n)
+        .map(|_| Shard::new(net, rows.div_ceil(n), backend))
+        .collect::<Result<Vec<_>, _>>()?;
+    let s = pool(threads)?.install(|| evaluate_in(net, data, loss, &mut shards))?;
+    let len = data.len() as f64;
+    Ok((s.loss / len, s.correct as f64 / len))
+}
+
+/// Reports on the console: a progress bar on stderr while an epoch runs (only when stderr is
+/// a terminal; indicatif), and one summary line per epoch on stdout.
+pub struct ConsoleProgress {
+    epochs: usize,
+    bar: Option<indicatif::ProgressBar>,
+    terminal: bool,
+    quiet: bool,
+}
+
+impl ConsoleProgress {
+    /// For a run of `epochs` epochs; `quiet` prints nothing at all.
+    pub fn new(epochs: usize, quiet: bool) -> ConsoleProgress {
+        use std::io::IsTerminal;
+        ConsoleProgress {
+            epochs,
+            bar: None,
+            terminal: std::io::stderr().is_terminal(),
+            quiet,
+        }
+    }
+}
+
+impl Observer for ConsoleProgress {
+    fn epoch_start(&mut self, epoch: usize, batches: usize) {
+        if self.quiet || !self.terminal {
+            return;
+        }
+        let bar = indicatif::ProgressBar::new(batches as u64);
+        let style = indicatif::ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} batches  loss {msg}  {per_sec}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_prefix(format!("{epoch}/{}", self.epochs));
+        self.bar = Some(bar);
+    }
+
+    fn batch_end(&mut self, _batch: usize, loss: f64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            if bar.position() % 16 == 0 {
+                bar.set_message(format!("{loss:.4}"));
+            }
+        }
+    }
+
+    fn epoch_end(&mut self, stats: &EpochStats) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if !self.quiet {
+            println!("{stats}");
+        }
+    }
+}
