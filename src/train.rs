@@ -432,6 +432,9 @@ fn run(
                 sh.load(train, &idx[sh.span.clone()], classes);
                 let r = sh.rows;
                 sh.result = if r == 0 {
+                    // A batch smaller than the shard count leaves a shard empty: its share of
+                    // the gradient is zero (not the last batch's).
+                    sh.grads.clear();
                     Ok(BatchStats::default())
                 } else {
                     sh.ws.loss_and_grad(
@@ -451,26 +454,16 @@ fn run(
                 stats.loss += r.loss;
                 stats.correct += r.correct;
             }
-            let (first, rest) = shards.split_first_mut().expect("at least one shard");
-            for sh in rest.iter().filter(|s| s.rows > 0) {
-                first.grads.add(&k, &sh.grads);
-            }
-            let gnorm = first.grads.norm_sq(&k);
-            if !stats.loss.is_finite() || !gnorm.is_finite() {
+            if !stats.loss.is_finite() {
                 // The weights that gave this batch a non-finite loss came from the last step;
                 // the ones before it gave a finite loss and gradient.
                 if have_good {
                     net.copy_params_from(&good)?;
                 }
-                let what = if !stats.loss.is_finite() {
-                    format!("the loss is {}", stats.loss)
-                } else {
-                    format!("the gradient's squared norm is {gnorm}")
-                };
                 return Err(TrainError::Diverged {
                     epoch,
                     batch: b + 1,
-                    what,
+                    what: format!("the loss is {}", stats.loss),
                 });
             }
             if cfg.schedule != Schedule::Constant {
@@ -479,9 +472,24 @@ fn run(
                 // The last steps of a cosine reach 0, which no optimizer takes: keep a floor.
                 opt.set_lr(lr.max(base_lr * 1e-6))?;
             }
-            good.copy_params_from(net)?;
+            // Shards past the second are added first; the first two are summed inside the
+            // update, which also keeps the weights from before it in `good`.
+            let (first, rest) = shards.split_first_mut().expect("at least one shard");
+            let mut others = rest.iter().filter(|s| s.rows > 0);
+            let second = others.next().map(|s| &s.grads);
+            for sh in others {
+                first.grads.add(&k, &sh.grads);
+            }
+            let gnorm = opt.update(net, &first.grads, second, Some(&mut good))?;
             have_good = true;
-            opt.step(net, &first.grads)?;
+            if !gnorm.is_finite() {
+                net.copy_params_from(&good)?;
+                return Err(TrainError::Diverged {
+                    epoch,
+                    batch: b + 1,
+                    what: format!("the gradient's squared norm is {gnorm}"),
+                });
+            }
             loss_sum += stats.loss;
             correct += stats.correct;
             observer.batch_end(b + 1, stats.loss / idx.len() as f64);

@@ -533,6 +533,34 @@ fn adam_follows_its_formula_with_bias_correction() {
 }
 
 #[test]
+fn updates_split_over_threads_match_one_thread_bit_for_bit() {
+    // 300·300 + 300 + 300·10 + 10 parameters: above the size where the update is split.
+    let net0 = Mlp::builder(&[300, 300, 10]).seed(8).build().unwrap();
+    let mut rng = Lcg(3);
+    let x: Vec<f32> = (0..4 * 300).map(|_| rng.next()).collect();
+    let y: Vec<f32> = (0..4 * 10).map(|_| 0.5 + 0.5 * rng.next()).collect();
+    let mut ws = Workspace::new(&net0, 4).unwrap();
+    let mut g = Grads::new(&net0);
+    ws.loss_and_grad(&net0, Loss::Quadratic, &x, &y, 4, 0.25, &mut g)
+        .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for opt in [Optimizer::sgd(0.1, 0.9), Optimizer::adam(0.01)] {
+        let (mut one, mut two) = (net0.clone(), net0.clone());
+        let mut s1 = OptimizerState::new(opt, 1e-3, &net0).unwrap();
+        let mut s2 = s1.clone();
+        for _ in 0..3 {
+            s1.step(&mut one, &g).unwrap();
+            pool.install(|| s2.step(&mut two, &g)).unwrap();
+        }
+        assert_eq!(one, two, "{opt}");
+        assert_ne!(one, net0);
+    }
+}
+
+#[test]
 fn bad_hyper_parameters_are_errors() {
     let net = one_layer();
     for opt in [

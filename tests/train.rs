@@ -127,7 +127,8 @@ fn the_same_seed_trains_the_same_network() {
 
 /// A data set large enough per batch that two threads split each batch in two shards.
 fn wide() -> (Dataset, Mlp, TrainConfig) {
-    let (n, dim) = (512, 256);
+    // 513 samples: the last batch has one row, so one of its two shards is empty.
+    let (n, dim) = (513, 256);
     let mut seed = 7u32;
     let mut next = move || {
         seed ^= seed << 13;

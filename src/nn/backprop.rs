@@ -8,6 +8,7 @@
 //!
 //! Both products are GEMMs on transposed *views* (strides swapped), never transposed copies.
 
+use super::params::Layout;
 use super::{argmax, Loss, Mlp, NnError, OutputActivation};
 use crate::gemm::{Backend, MatMut, MatRef};
 use crate::kernels::{Activation, Kernels};
@@ -15,46 +16,54 @@ use crate::kernels::{Activation, Kernels};
 /// Gradients of the loss with respect to every weight and bias, shaped as the network's.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Grads {
-    pub(crate) w: Vec<Vec<f32>>,
-    pub(crate) b: Vec<Vec<f32>>,
+    /// Laid out as the network's parameters ([`Mlp::parameters`]).
+    pub(crate) data: Vec<f32>,
+    pub(crate) layout: Layout,
 }
 
 impl Grads {
     /// Zero gradients shaped as `net`.
     pub fn new(net: &Mlp) -> Grads {
         Grads {
-            w: net.layers.iter().map(|d| vec![0.0; d.w.len()]).collect(),
-            b: net.layers.iter().map(|d| vec![0.0; d.b.len()]).collect(),
+            data: vec![0.0; net.num_params()],
+            layout: net.layout.clone(),
         }
     }
 
     /// ∂L/∂W of layer `l`, shaped as its weights.
     pub fn weights(&self, l: usize) -> &[f32] {
-        &self.w[l]
+        &self.data[self.layout.w(l)]
     }
 
     /// ∂L/∂b of layer `l`.
     pub fn biases(&self, l: usize) -> &[f32] {
-        &self.b[l]
+        &self.data[self.layout.b(l)]
+    }
+
+    /// All gradients in one slice, laid out as [`Mlp::parameters`].
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Sets every gradient to 0.
+    pub fn clear(&mut self) {
+        self.data.fill(0.0);
+    }
+
+    /// Whether these gradients are shaped for `net`.
+    pub fn fits(&self, net: &Mlp) -> bool {
+        self.layout == net.layout
     }
 
     /// self ← self + other (shards of one batch). Panics if the shapes differ.
     pub fn add(&mut self, k: &Kernels, other: &Grads) {
-        for (a, b) in self.w.iter_mut().zip(&other.w) {
-            k.axpy(1.0, b, a);
-        }
-        for (a, b) in self.b.iter_mut().zip(&other.b) {
-            k.axpy(1.0, b, a);
-        }
+        assert_eq!(self.layout, other.layout, "gradients of different networks");
+        k.axpy(1.0, &other.data, &mut self.data);
     }
 
     /// ‖g‖², the squared norm of all gradients together (∞ or NaN if any is).
     pub fn norm_sq(&self, k: &Kernels) -> f64 {
-        self.w
-            .iter()
-            .chain(&self.b)
-            .map(|g| k.dot(g, g) as f64)
-            .sum()
+        k.dot(&self.data, &self.data) as f64
     }
 }
 
@@ -179,7 +188,7 @@ impl Workspace {
     }
 
     fn run_forward(&mut self, net: &Mlp, x: &[f32], rows: usize) -> Result<(), NnError> {
-        let depth = net.layers.len();
+        let depth = net.depth();
         for l in 0..depth {
             let (n_in, n_out) = (net.sizes[l], net.sizes[l + 1]);
             let (before, rest) = self.acts.split_at_mut(l);
@@ -189,17 +198,17 @@ impl Workspace {
                 &before[l - 1][..rows * n_in]
             };
             let a = MatRef::new(input, rows, n_in)?;
-            let w = MatRef::new(&net.layers[l].w, n_in, n_out)?;
+            let w = MatRef::new(net.weights(l), n_in, n_out)?;
             let out = &mut rest[0][..rows * n_out];
             if l + 1 < depth {
                 let c = MatMut::new(out, rows, n_out)?;
                 self.backend
-                    .gemm_bias_act(a, w, &net.layers[l].b, net.hidden[l], c)?;
+                    .gemm_bias_act(a, w, net.biases(l), net.hidden[l], c)?;
             } else {
                 let z = &mut self.logits[..rows * n_out];
                 let c = MatMut::new(z, rows, n_out)?;
                 self.backend
-                    .gemm_bias_act(a, w, &net.layers[l].b, Activation::Identity, c)?;
+                    .gemm_bias_act(a, w, net.biases(l), Activation::Identity, c)?;
                 match net.output {
                     OutputActivation::Softmax => self.kernels.softmax_rows(z, n_out, out),
                     OutputActivation::Elementwise(f) => self.kernels.activate(f, z, out),
@@ -262,12 +271,7 @@ impl Workspace {
     ) -> Result<BatchStats, NnError> {
         loss.check(net.output)?;
         self.check(net, x, rows, Some(y))?;
-        let shaped = grads.w.len() == net.layers.len()
-            && net
-                .layers
-                .iter()
-                .zip(grads.w.iter().zip(&grads.b))
-                .all(|(d, (gw, gb))| d.w.len() == gw.len() && d.b.len() == gb.len());
+        let shaped = grads.fits(net);
         if !shaped {
             return Err(NnError::new(
                 "the gradients are shaped for another network".to_string(),
@@ -276,7 +280,7 @@ impl Workspace {
         self.run_forward(net, x, rows)?;
         let stats = self.stats(net, loss, y, rows);
 
-        let depth = net.layers.len();
+        let depth = net.depth();
         let out_n = net.outputs();
         let k = self.kernels;
         // δ of the output layer, one sample at a time.
@@ -310,16 +314,17 @@ impl Workspace {
                 &self.acts[l - 1][..rows * n_in]
             };
             let dm = MatRef::new(d, rows, n_out)?;
+            let (wr, br) = (grads.layout.w(l), grads.layout.b(l));
+            let (gw, gb) = grads.data[wr.start..br.end].split_at_mut(wr.len());
             // ∂L/∂W = scale · Xᵀ·δ (Xᵀ a view).
             self.backend.gemm(
                 scale,
                 MatRef::new(input, rows, n_in)?.t(),
                 dm,
                 0.0,
-                MatMut::new(&mut grads.w[l], n_in, n_out)?,
+                MatMut::new(gw, n_in, n_out)?,
             )?;
             // ∂L/∂b = scale · Σ_rows δ.
-            let gb = &mut grads.b[l];
             gb.fill(0.0);
             for row in d.chunks_exact(n_out) {
                 k.axpy(scale, row, gb);
@@ -330,7 +335,7 @@ impl Workspace {
                 self.backend.gemm(
                     1.0,
                     dm,
-                    MatRef::new(&net.layers[l].w, n_in, n_out)?.t(),
+                    MatRef::new(net.weights(l), n_in, n_out)?.t(),
                     0.0,
                     MatMut::new(dp, rows, n_in)?,
                 )?;

@@ -30,15 +30,16 @@ fn act_name(a: &Activation) -> String {
 /// When the folder cannot be written or the rename fails; `path` is then unchanged.
 pub fn save(net: &Mlp, loss: Option<Loss>, path: &Path) -> Result<(), NnError> {
     let err = |what: String| NnError::new(format!("{}: {what}", path.display()));
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = net
-        .layers
-        .iter()
-        .enumerate()
-        .flat_map(|(l, d)| {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = (0..net.depth())
+        .flat_map(|l| {
             let (i, o) = (net.sizes[l], net.sizes[l + 1]);
             [
-                (format!("layers.{l}.weight"), le_bytes(&d.w), vec![i, o]),
-                (format!("layers.{l}.bias"), le_bytes(&d.b), vec![o]),
+                (
+                    format!("layers.{l}.weight"),
+                    le_bytes(net.weights(l)),
+                    vec![i, o],
+                ),
+                (format!("layers.{l}.bias"), le_bytes(net.biases(l)), vec![o]),
             ]
         })
         .collect();

@@ -26,6 +26,7 @@ mod init;
 mod io;
 mod loss;
 mod optim;
+mod params;
 
 pub use backprop::{one_hot, BatchStats, Grads, Workspace};
 pub use init::Init;
@@ -97,19 +98,14 @@ impl std::str::FromStr for OutputActivation {
     }
 }
 
-/// One dense layer: weights `fan_in × fan_out` (row-major), biases, activation.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Dense {
-    pub(crate) w: Vec<f32>,
-    pub(crate) b: Vec<f32>,
-}
-
 /// A multi-layer perceptron. Build one with [`Mlp::new`] (Nielsen's classic network) or
 /// [`Mlp::builder`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mlp {
     sizes: Vec<usize>,
-    layers: Vec<Dense>,
+    /// Every weight and bias, layer after layer (see `params::Layout`).
+    params: Vec<f32>,
+    layout: params::Layout,
     hidden: Vec<Activation>,
     output: OutputActivation,
 }
@@ -206,20 +202,17 @@ impl MlpBuilder {
             .init
             .unwrap_or(if relu_family { Init::He } else { Init::Xavier });
         let mut rng = init::rng(self.seed);
-        let layers = s
-            .windows(2)
-            .map(|p| {
-                let mut d = Dense {
-                    w: vec![0.0; p[0] * p[1]],
-                    b: vec![0.0; p[1]],
-                };
-                init.fill(&mut rng, p[0], &mut d.w, &mut d.b);
-                d
-            })
-            .collect();
+        let layout = params::Layout::new(s);
+        let mut params = vec![0.0; layout.len()];
+        for (l, &fan_in) in s[..s.len() - 1].iter().enumerate() {
+            let (w, b) = (layout.w(l), layout.b(l));
+            let (head, bias) = params[w.start..b.end].split_at_mut(w.len());
+            init.fill(&mut rng, fan_in, head, bias);
+        }
         Ok(Mlp {
             sizes: self.sizes,
-            layers,
+            params,
+            layout,
             hidden: self.hidden,
             output: self.output,
         })
@@ -270,10 +263,10 @@ impl Mlp {
         }
         b.hidden = hidden.to_vec();
         let mut net = b.build()?;
-        if params.len() != net.layers.len() {
+        if params.len() != net.depth() {
             return Err(NnError::new(format!(
                 "layer sizes {sizes:?} need {} layers of parameters, got {}",
-                net.layers.len(),
+                net.depth(),
                 params.len()
             )));
         }
@@ -292,7 +285,8 @@ impl Mlp {
                     "layer {l}: parameter {p} is not finite"
                 )));
             }
-            net.layers[l] = Dense { w, b };
+            net.weights_mut(l).copy_from_slice(&w);
+            net.biases_mut(l).copy_from_slice(&b);
         }
         Ok(net)
     }
@@ -304,7 +298,7 @@ impl Mlp {
 
     /// The number of dense layers (one less than the number of sizes).
     pub fn depth(&self) -> usize {
-        self.layers.len()
+        self.layout.depth()
     }
 
     /// The number of inputs.
@@ -329,22 +323,30 @@ impl Mlp {
 
     /// Layer `l`'s weights, `sizes[l] × sizes[l+1]` row-major (panics if `l ≥ depth()`).
     pub fn weights(&self, l: usize) -> &[f32] {
-        &self.layers[l].w
+        &self.params[self.layout.w(l)]
     }
 
     /// Layer `l`'s biases.
     pub fn biases(&self, l: usize) -> &[f32] {
-        &self.layers[l].b
+        &self.params[self.layout.b(l)]
     }
 
     /// Layer `l`'s weights, to change.
     pub fn weights_mut(&mut self, l: usize) -> &mut [f32] {
-        &mut self.layers[l].w
+        let r = self.layout.w(l);
+        &mut self.params[r]
     }
 
     /// Layer `l`'s biases, to change.
     pub fn biases_mut(&mut self, l: usize) -> &mut [f32] {
-        &mut self.layers[l].b
+        let r = self.layout.b(l);
+        &mut self.params[r]
+    }
+
+    /// Every weight and bias in one slice: layer 0's weights (row-major), its biases, then
+    /// layer 1's, and so on.
+    pub fn parameters(&self) -> &[f32] {
+        &self.params
     }
 
     /// Copies every weight and bias of `src` into `self`, without allocating.
@@ -358,23 +360,18 @@ impl Mlp {
                 src.sizes, self.sizes
             )));
         }
-        for (d, s) in self.layers.iter_mut().zip(&src.layers) {
-            d.w.copy_from_slice(&s.w);
-            d.b.copy_from_slice(&s.b);
-        }
+        self.params.copy_from_slice(&src.params);
         Ok(())
     }
 
     /// The number of weights and biases.
     pub fn num_params(&self) -> usize {
-        self.layers.iter().map(|d| d.w.len() + d.b.len()).sum()
+        self.params.len()
     }
 
     /// Whether every weight and bias is finite.
     pub fn is_finite(&self) -> bool {
-        self.layers
-            .iter()
-            .all(|d| d.w.iter().chain(&d.b).all(|v| v.is_finite()))
+        self.params.iter().all(|v| v.is_finite())
     }
 
     /// A description such as `784-128(relu)-10(softmax)`.

@@ -1,0 +1,61 @@
+//! Where each layer's parameters sit in one flat buffer: layer l's weights (fan_in × fan_out,
+//! row-major), then its biases, then layer l + 1's. One buffer makes an optimizer step, the
+//! sum of two shards' gradients and a copy of the whole network single passes over memory,
+//! easy to split between threads.
+
+use std::ops::Range;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    sizes: Vec<usize>,
+    /// starts[l]: where layer l's weights begin; starts[depth] is the total.
+    starts: Vec<usize>,
+}
+
+impl Layout {
+    pub(crate) fn new(sizes: &[usize]) -> Layout {
+        let mut starts = vec![0];
+        for p in sizes.windows(2) {
+            let last = starts[starts.len() - 1];
+            starts.push(last + p[0] * p[1] + p[1]);
+        }
+        Layout {
+            sizes: sizes.to_vec(),
+            starts,
+        }
+    }
+
+    pub(crate) fn depth(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.starts[self.starts.len() - 1]
+    }
+
+    /// Layer l's weights.
+    pub(crate) fn w(&self, l: usize) -> Range<usize> {
+        let s = self.starts[l];
+        s..s + self.sizes[l] * self.sizes[l + 1]
+    }
+
+    /// Layer l's biases.
+    pub(crate) fn b(&self, l: usize) -> Range<usize> {
+        let e = self.starts[l + 1];
+        e - self.sizes[l + 1]..e
+    }
+
+    /// Calls `f(range, is_weights)` for each run of weights or biases that overlaps
+    /// `off..off + len`, the range made relative to `off`.
+    pub(crate) fn runs(&self, off: usize, len: usize, mut f: impl FnMut(Range<usize>, bool)) {
+        let end = off + len;
+        for l in 0..self.depth() {
+            for (r, is_w) in [(self.w(l), true), (self.b(l), false)] {
+                let (s, e) = (r.start.max(off), r.end.min(end));
+                if s < e {
+                    f(s - off..e - off, is_w);
+                }
+            }
+        }
+    }
+}
