@@ -106,7 +106,7 @@ impl fmt::Display for Optimizer {
                 beta1,
                 beta2,
                 eps,
-            } => write!(f, "adam(lr {lr}, β₁ {beta1}, β₂ {beta2}, ε {eps})"),
+            } => write!(f, "adam(lr {lr}, β₁ {beta1}, β₂ {beta2}, ε {eps:e})"),
         }
     }
 }
