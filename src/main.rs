@@ -49,6 +49,10 @@ struct DataArgs {
     /// Test labels, IDX (idx1, u8).
     #[arg(long, requires = "test_images")]
     test_labels: Option<PathBuf>,
+    /// The largest pixel value of image files given by path; it scales to 1.0 (255 for
+    /// MNIST's format; 16 for the UCI 8×8 digits).
+    #[arg(long, default_value_t = 255)]
+    pixel_max: u8,
 }
 
 #[derive(Args)]
@@ -97,9 +101,9 @@ struct TrainArgs {
     /// Learning-rate schedule: constant, or cosine (down to 0 over the run).
     #[arg(long, default_value = "constant")]
     schedule: String,
-    /// SGD momentum.
-    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
-    momentum: f32,
+    /// SGD momentum (default 0.9; sgd only).
+    #[arg(long, allow_negative_numbers = true)]
+    momentum: Option<f32>,
     /// L2 weight decay λ (added as λ·w to the weights' gradients).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     l2: f32,
@@ -205,9 +209,14 @@ fn load(d: &DataArgs) -> Result<(Split, String), Fail> {
         &d.test_images,
         &d.test_labels,
     ) {
-        return Ok((
-            data::from_files(ti, tl, vi, vl)?,
-            format!("{}", ti.display()),
+        let split = data::from_files(ti, tl, vi, vl, d.pixel_max)?;
+        return Ok((split, format!("{}", ti.display())));
+    }
+    if d.test_images.is_some() {
+        return Err(Fail(
+            "--test-images needs --train-images and --train-labels to train \
+             (sigmo eval takes the test files alone)"
+                .into(),
         ));
     }
     let name = d.dataset.first().map(String::as_str).unwrap_or("digits");
@@ -268,7 +277,12 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
         None => OutputActivation::Elementwise(Activation::Sigmoid),
     };
     let optimizer = match a.optimizer.to_ascii_lowercase().as_str() {
-        "sgd" => Optimizer::sgd(a.lr.unwrap_or(0.05), a.momentum),
+        "sgd" => Optimizer::sgd(a.lr.unwrap_or(0.05), a.momentum.unwrap_or(0.9)),
+        "adam" if a.momentum.is_some() => {
+            return Err(Fail(
+                "--momentum applies to --optimizer sgd; Adam has its own moments".into(),
+            ))
+        }
         "adam" => Optimizer::adam(a.lr.unwrap_or(0.001)),
         o => return Err(Fail(format!("--optimizer {o:?}: use sgd or adam"))),
     };
@@ -313,6 +327,10 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
             sigmo::kernels::Kernels::best().isa(),
         );
     }
+    // Find out now, not after training, whether the outputs can be written.
+    for p in a.save.iter().chain(&a.report) {
+        probe(p)?;
+    }
     let mut progress = ConsoleProgress::new(a.epochs, a.quiet);
     let started = std::time::Instant::now();
     let result = sigmo::train::fit(
@@ -325,7 +343,17 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
     let total = started.elapsed().as_secs_f64();
     let history = match result {
         Ok(h) => h,
-        Err(e @ TrainError::Diverged { .. }) => return Err(Fail(e.to_string())),
+        Err(e @ TrainError::Diverged { .. }) => {
+            // The network is back to its last good weights: keep them if asked to save.
+            let saved = match &a.save {
+                Some(p) => match sigmo::nn::save(&net, Some(loss), p) {
+                    Ok(()) => format!("; saved that model to {}", p.display()),
+                    Err(se) => format!("; could not save it: {se}"),
+                },
+                None => String::new(),
+            };
+            return Err(Fail(format!("{e}{saved}")));
+        }
         Err(e) => return Err(Fail(e.to_string())),
     };
     if let Some(path) = &a.report {
@@ -342,7 +370,10 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
                 "optimizer": optimizer.name(),
                 "lr": optimizer.lr(),
                 "schedule": schedule.name(),
-                "momentum": if optimizer.name() == "sgd" { Some(a.momentum) } else { None },
+                "momentum": match optimizer {
+                    Optimizer::Sgd { momentum, .. } => Some(momentum),
+                    _ => None,
+                },
                 "l2": a.l2,
                 "epochs": a.epochs,
                 "batch_size": a.batch_size,
@@ -383,7 +414,21 @@ fn eval(a: EvalArgs) -> Result<ExitCode, Fail> {
         OutputActivation::Softmax => Loss::SoftmaxCrossEntropy,
         _ => Loss::Quadratic,
     });
-    let (split, desc) = load(&a.data)?;
+    let d = &a.data;
+    let (split, desc) = match (&d.test_images, &d.test_labels, &d.train_images) {
+        (Some(vi), Some(vl), None) => {
+            let t = data::Dataset::load_idx_scaled(vi, vl, d.pixel_max)?;
+            let desc = vi.display().to_string();
+            (
+                Split {
+                    train: t.clone(),
+                    test: t,
+                },
+                desc,
+            )
+        }
+        _ => load(d)?,
+    };
     let test = &split.test;
     let (l, acc) = sigmo::train::evaluate(&net, test, loss, threads, backend)?;
     println!(
@@ -397,6 +442,21 @@ fn eval(a: EvalArgs) -> Result<ExitCode, Fail> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Checks that `path` can be written: its folder exists and takes a new file, and it is not
+/// a folder itself.
+fn probe(path: &Path) -> Result<(), Fail> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if path.is_dir() {
+        return Err(Fail(format!("{}: is a folder, not a file", path.display())));
+    }
+    tempfile::NamedTempFile::new_in(dir)
+        .map(drop)
+        .map_err(|e| Fail(format!("{}: cannot write here: {e}", path.display())))
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
     let dir = match path.parent() {
@@ -406,6 +466,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .map_err(|e| Fail(format!("{}: cannot write: {e}", path.display())))?;
     tmp.write_all(bytes)
+        .and_then(|_| sigmo::nn::readable(tmp.as_file()))
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| Fail(format!("{}: cannot write: {e}", path.display())))?;
     tmp.persist(path)

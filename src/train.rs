@@ -31,9 +31,11 @@
 
 use crate::data::Dataset;
 use crate::gemm::Backend;
+use crate::kernels::Activation;
 use crate::kernels::Kernels;
 use crate::nn::{
-    one_hot, BatchStats, Grads, Loss, Mlp, NnError, Optimizer, OptimizerState, Workspace,
+    one_hot, BatchStats, Grads, Loss, Mlp, NnError, Optimizer, OptimizerState, OutputActivation,
+    Workspace,
 };
 use serde::Serialize;
 use std::fmt;
@@ -50,7 +52,8 @@ pub enum Schedule {
     /// The optimizer's rate throughout.
     Constant,
     /// Cosine annealing (Loshchilov & Hutter, without restarts): after step t of T,
-    /// η_t = η·½(1 + cos(π·t/T)), from η down to 0 at the last step.
+    /// η_t = η·½(1 + cos(π·t/T)), from η at the first step down toward 0 at the last
+    /// (never below η·10⁻⁶ in the trainer: no optimizer takes a rate of 0).
     Cosine,
 }
 
@@ -133,8 +136,8 @@ impl Default for TrainConfig {
 pub struct EpochStats {
     /// 1 for the first epoch.
     pub epoch: usize,
-    /// The mean training loss over the epoch's batches (as they were seen, before each
-    /// batch's update; without the L2 term).
+    /// The training loss per sample over the epoch (each batch's as it was seen, before its
+    /// update; without the L2 term).
     pub loss: f64,
     /// The fraction of training samples classified right during the epoch (as they were
     /// seen, before each batch's update).
@@ -192,8 +195,10 @@ pub enum TrainError {
     Config(String),
     /// The network refused an input (a shape error).
     Model(NnError),
-    /// The loss or the gradient stopped being finite. The network is put back to the weights
-    /// of the last batch whose loss and gradient were finite: the last good model.
+    /// The loss, the gradient or the weights stopped being finite. The network is put back
+    /// to the last weights that gave a finite loss (the last good model): those before the
+    /// failing step, or, when the batch's loss itself was not finite, those before the step
+    /// that led to it.
     Diverged {
         /// 1-based.
         epoch: usize,
@@ -212,8 +217,8 @@ impl fmt::Display for TrainError {
             TrainError::Diverged { epoch, batch, what } => write!(
                 f,
                 "training diverged at epoch {epoch}, batch {batch}: {what}; the network is \
-                 back to the last good model, the one of the last batch with a finite loss \
-                 (try a smaller learning rate)"
+                 back to the last good model, the last weights with a finite loss (try a \
+                 smaller learning rate)"
             ),
         }
     }
@@ -266,11 +271,11 @@ impl Shard {
     }
 
     /// Loads samples `idx` of `data` into x, labels and one-hot y.
-    fn load(&mut self, data: &Dataset, idx: &[usize], classes: usize) {
+    fn load(&mut self, data: &Dataset, idx: &[usize], classes: usize) -> Result<(), NnError> {
         let r = idx.len();
         self.rows = r;
         data.gather(idx, &mut self.x[..r * data.dim()], &mut self.labels[..r]);
-        one_hot(&self.labels[..r], classes, &mut self.y[..r * classes]);
+        one_hot(&self.labels[..r], classes, &mut self.y[..r * classes])
     }
 }
 
@@ -296,15 +301,18 @@ fn part(len: usize, s: usize, n: usize) -> std::ops::Range<usize> {
 /// epoch, and returns the history. `observer` hears of every batch and epoch (`&mut ()` for
 /// nothing).
 ///
-/// Nothing is allocated from the first batch to the last of an epoch: the buffers are made
-/// once, for the configured batch size.
+/// sigmo allocates nothing from the first batch of an epoch to the end of its test pass: the
+/// buffers are made once, for the configured batch size. (The matrixmultiply backend
+/// allocates its packing buffer inside each GEMM call, one per product; OpenBLAS does not.
+/// [`ConsoleProgress`] formats its message now and then when it draws on a terminal.)
 ///
 /// # Errors
 /// - [`TrainError::Config`] when a setting is out of range, or the network's input or output
 ///   size does not fit the data (before any training);
-/// - [`TrainError::Diverged`] when a batch's loss or gradient is not finite; the network
-///   then goes back to the weights of the last batch whose loss and gradient were finite
-///   (a copy of the weights is kept before each step for this).
+/// - [`TrainError::Diverged`] when a batch's loss, its gradient, or the weights after its
+///   step are not finite; the network then goes back to the last weights that gave a finite
+///   loss: the weights before the failing batch's step when its loss was finite, else the
+///   weights before the previous step (a copy of the weights is kept before each step).
 pub fn fit(
     net: &mut Mlp,
     train: &Dataset,
@@ -357,6 +365,19 @@ fn check(
         return bad(format!("l2 = {}: must be finite and ≥ 0", cfg.l2));
     }
     cfg.loss.check(net.output_activation())?;
+    let step_out = net.output_activation() == OutputActivation::Elementwise(Activation::Step);
+    if net.hidden_activations().contains(&Activation::Step) || step_out {
+        return bad(format!(
+            "{}: the step activation has no gradient (its derivative is 0), so the layers \
+             below it cannot learn; use sigmoid or relu to train",
+            net.describe()
+        ));
+    }
+    if let Some(t) = test {
+        if t.is_empty() {
+            return bad(format!("{}: the test set is empty", t.name()));
+        }
+    }
     for d in std::iter::once(train).chain(test) {
         if d.dim() != net.inputs() {
             return bad(format!(
@@ -415,7 +436,7 @@ fn run(
     // The weights before the last step: this batch's loss was finite with them.
     let mut good = net.clone();
     let mut have_good = false;
-    let total_steps = n_batches * cfg.epochs;
+    let total_steps = n_batches.saturating_mul(cfg.epochs);
 
     for epoch in 1..=cfg.epochs {
         observer.epoch_start(epoch, n_batches);
@@ -429,9 +450,11 @@ fn run(
             }
             let net_ref: &Mlp = net;
             each_shard(&mut shards, &|sh: &mut Shard| {
-                sh.load(train, &idx[sh.span.clone()], classes);
+                let loaded = sh.load(train, &idx[sh.span.clone()], classes);
                 let r = sh.rows;
-                sh.result = if r == 0 {
+                sh.result = if let Err(e) = loaded {
+                    Err(e)
+                } else if r == 0 {
                     // A batch smaller than the shard count leaves a shard empty: its share of
                     // the gradient is zero (not the last batch's).
                     sh.grads.clear();
@@ -467,7 +490,7 @@ fn run(
                 });
             }
             if cfg.schedule != Schedule::Constant {
-                let t = (epoch - 1) * n_batches + b;
+                let t = (epoch - 1).saturating_mul(n_batches).saturating_add(b);
                 let lr = cfg.schedule.rate(base_lr, t, total_steps);
                 // The last steps of a cosine reach 0, which no optimizer takes: keep a floor.
                 opt.set_lr(lr.max(base_lr * 1e-6))?;
@@ -478,16 +501,22 @@ fn run(
             let mut others = rest.iter().filter(|s| s.rows > 0);
             let second = others.next().map(|s| &s.grads);
             for sh in others {
-                first.grads.add(&k, &sh.grads);
+                first.grads.add(&k, &sh.grads)?;
             }
-            let gnorm = opt.update(net, &first.grads, second, Some(&mut good))?;
+            let (gnorm, finite) = opt.update(net, &first.grads, second, Some(&mut good))?;
             have_good = true;
-            if !gnorm.is_finite() {
+            if !gnorm.is_finite() || !finite {
+                // This batch's loss was finite with the weights from before the step.
                 net.copy_params_from(&good)?;
+                let what = if gnorm.is_finite() {
+                    "the step made a weight infinite or NaN".to_string()
+                } else {
+                    format!("the gradient's squared norm is {gnorm}")
+                };
                 return Err(TrainError::Diverged {
                     epoch,
                     batch: b + 1,
-                    what: format!("the gradient's squared norm is {gnorm}"),
+                    what,
                 });
             }
             loss_sum += stats.loss;
@@ -549,9 +578,11 @@ fn evaluate_in(
                     &data.labels()[sh.span.clone()],
                     classes,
                     &mut sh.y[..r * classes],
-                );
-                sh.ws
-                    .evaluate(net, loss, &sh.x[..r * d], &sh.y[..r * classes], r)
+                )
+                .and_then(|_| {
+                    sh.ws
+                        .evaluate(net, loss, &sh.x[..r * d], &sh.y[..r * classes], r)
+                })
             };
         });
         for sh in shards.iter_mut() {

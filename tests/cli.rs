@@ -209,6 +209,13 @@ fn train_writes_a_report_and_a_model_that_eval_reads() {
     let last = epochs[2]["test_accuracy"].as_f64().unwrap();
     assert!((final_accuracy(&out) - 100.0 * last).abs() < 0.006);
 
+    // Saved files are readable by others too, not 0600 like a temporary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&model).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "{mode:o}");
+    }
     let ev = run_ok(&["eval", "--model", model.to_str().unwrap()]);
     assert!(
         ev.contains("64-32(relu)-10(softmax)") && ev.contains("355 samples"),
@@ -286,6 +293,23 @@ fn bad_options_and_data_are_one_line_errors() {
             "/no/such/model: cannot read",
         ),
         (vec!["eval", "--model", j], "not a safetensors"),
+        (
+            vec!["train", "--test-images", j, "--test-labels", j],
+            "needs --train-images",
+        ),
+        (
+            vec!["train", "--layers", "64,100000000000000,10"],
+            "cannot allocate",
+        ),
+        (
+            vec!["train", "--optimizer", "adam", "--momentum", "0.5"],
+            "--momentum applies",
+        ),
+        (
+            vec!["train", "--report", "/no/such/dir/r.json"],
+            "/no/such/dir/r.json: cannot write",
+        ),
+        (vec!["frobnicate"], "frobnicate"),
     ];
     for (args, what) in cases {
         let err = run_err(&args);
@@ -294,6 +318,54 @@ fn bad_options_and_data_are_one_line_errors() {
             "sigmo {args:?}: want {what:?} in: {err}"
         );
     }
+}
+
+#[test]
+fn eval_takes_test_files_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m");
+    let m = model.to_str().unwrap();
+    run_ok(&[
+        "train", "--epochs", "10", "--layers", "64,64,10", "--save", m,
+    ]);
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let i = format!("{repo}/data/digits8x8-images-idx3-ubyte.gz");
+    let l = format!("{repo}/data/digits8x8-labels-idx1-ubyte.gz");
+    let ev = run_ok(&[
+        "eval",
+        "--model",
+        m,
+        "--test-images",
+        &i,
+        "--test-labels",
+        &l,
+        "--pixel-max",
+        "16",
+    ]);
+    assert!(ev.contains("1797 samples"), "{ev}");
+    let acc: f64 = ev
+        .split("accuracy ")
+        .nth(1)
+        .unwrap()
+        .split('%')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(acc > 95.0, "{ev}");
+    // A stated maximum below the largest pixel is an error.
+    let err = run_err(&[
+        "eval",
+        "--model",
+        m,
+        "--test-images",
+        &i,
+        "--test-labels",
+        &l,
+        "--pixel-max",
+        "8",
+    ]);
+    assert!(err.contains("above the maximum 8"), "{err}");
 }
 
 #[test]

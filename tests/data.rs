@@ -160,6 +160,35 @@ fn every_broken_file_is_an_error_naming_the_file_and_the_fault() {
             "want {file:?} and {what:?} in: {e}"
         );
     }
+    // A header announcing more than a usize counts, or more than memory holds.
+    let huge = [&[0u8, 0, 8, 3][..], &[0xFF; 12], &[0; 8]].concat();
+    let e = error_of(&huge, &lab);
+    assert!(e.contains("overflow"), "{e}");
+    let big = [
+        &[
+            0u8, 0, 8, 3, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0x10, 0, 0, 0, 0x10, 0,
+        ][..],
+        &[0; 8],
+    ]
+    .concat();
+    let e = error_of(&big, &lab);
+    assert!(
+        e.contains("more than memory holds") || e.contains("truncated"),
+        "{e}"
+    );
+    // Garbage after a gzip member.
+    let e = error_of(&[gz(&img), b"trailing".to_vec()].concat(), &lab);
+    assert!(e.contains("corrupt gzip"), "{e}");
+    // Pixels above the stated maximum.
+    let dir = tempfile::tempdir().unwrap();
+    let e = Dataset::load_idx_scaled(
+        &write(dir.path(), "i", &img),
+        &write(dir.path(), "l", &lab),
+        16,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("above the maximum 16"), "{e}");
     let missing =
         Dataset::load_idx(Path::new("/no/such/imgs"), Path::new("/no/such/labs")).unwrap_err();
     assert!(
@@ -200,6 +229,7 @@ fn train_and_test_of_different_sizes_are_refused() {
         &write(dir.path(), "b", &lab),
         &write(dir.path(), "c", &other),
         &write(dir.path(), "d", &lab),
+        255,
     )
     .unwrap_err()
     .to_string();

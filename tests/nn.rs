@@ -269,7 +269,7 @@ impl Lcg {
 
 /// Checks the backprop gradient of `loss` for a [5, 7, 6, 4] network against f64 central
 /// differences, and returns the worst relative error.
-fn gradient_check(hidden: Activation, out: OutputActivation, loss: Loss, seed: u64) -> f64 {
+fn gradient_check(hidden: [Activation; 2], out: OutputActivation, loss: Loss, seed: u64) -> f64 {
     // Inputs kept off the ReLU-family kink: the first seed whose hidden units all sit at least
     // 1e-3 from 0 (the central difference steps by 1e-6).
     (seed..seed + 100)
@@ -278,7 +278,7 @@ fn gradient_check(hidden: Activation, out: OutputActivation, loss: Loss, seed: u
 }
 
 fn gradient_check_seed(
-    hidden: Activation,
+    hidden: [Activation; 2],
     out: OutputActivation,
     loss: Loss,
     seed: u64,
@@ -286,7 +286,8 @@ fn gradient_check_seed(
     let sizes = [5, 7, 6, 4];
     let rows = 3;
     let net = Mlp::builder(&sizes)
-        .hidden(hidden)
+        .activation(0, hidden[0])
+        .activation(1, hidden[1])
         .output(out)
         .init(Init::Xavier)
         .seed(seed)
@@ -302,12 +303,10 @@ fn gradient_check_seed(
     }
     let x: Vec<f32> = (0..rows * 5).map(|_| rng.next()).collect();
     let y: Vec<f32> = match loss {
+        // One-hot rows, then soft labels: a distribution, and a row that sums to 1.5 (the
+        // a·Σy − y of the gradient).
         Loss::SoftmaxCrossEntropy => {
-            let mut y = vec![0.0; rows * 4];
-            for r in 0..rows {
-                y[r * 4 + (r * 3 + 1) % 4] = 1.0;
-            }
-            y
+            vec![0.0, 1.0, 0.0, 0.0, 0.1, 0.6, 0.3, 0.0, 0.5, 0.0, 0.25, 0.75]
         }
         Loss::CrossEntropy => (0..rows * 4).map(|i| [0.0, 1.0, 0.25][i % 3]).collect(),
         Loss::Quadratic => (0..rows * 4).map(|_| 0.5 + 0.5 * rng.next()).collect(),
@@ -367,7 +366,7 @@ fn gradients_match_f64_central_differences_for_every_activation_and_loss() {
     let mut checked = 0;
     for &h in &hidden {
         for (i, &(out, loss)) in cases.iter().enumerate() {
-            let worst = gradient_check(h, out, loss, 20 + i as u64);
+            let worst = gradient_check([h, h], out, loss, 20 + i as u64);
             println!(
                 "hidden {h:<16} output {out:<16} loss {loss:<13} worst relative error {worst:.2e}"
             );
@@ -382,6 +381,27 @@ fn gradients_match_f64_central_differences_for_every_activation_and_loss() {
 }
 
 #[test]
+fn gradients_of_networks_with_mixed_hidden_activations() {
+    // Each hidden layer's own derivative must be used (layer l's, not l − 1's).
+    let mixes = [
+        [Activation::Tanh, Activation::Relu],
+        [Activation::Relu, Activation::Sigmoid],
+        [Activation::Elu(0.7), Activation::LeakyRelu(0.05)],
+        [Activation::Identity, Activation::Tanh],
+    ];
+    for (i, mix) in mixes.into_iter().enumerate() {
+        for (out, loss) in [
+            (OutputActivation::Softmax, Loss::SoftmaxCrossEntropy),
+            (Activation::Sigmoid.into(), Loss::Quadratic),
+        ] {
+            let worst = gradient_check(mix, out, loss, 60 + i as u64);
+            println!("hidden {mix:?} output {out} loss {loss}: worst relative error {worst:.2e}");
+            assert!(worst < 2e-3, "{mix:?} / {loss}: relative error {worst:e}");
+        }
+    }
+}
+
+#[test]
 fn shards_of_a_batch_add_up_to_the_whole_batch_gradient() {
     let net = Mlp::builder(&[6, 5, 3])
         .hidden(Activation::Tanh)
@@ -392,7 +412,15 @@ fn shards_of_a_batch_add_up_to_the_whole_batch_gradient() {
     let mut rng = Lcg(5);
     let x: Vec<f32> = (0..8 * 6).map(|_| rng.next()).collect();
     let mut y = vec![0.0; 8 * 3];
-    sigmo::nn::one_hot(&[0, 1, 2, 0, 1, 2, 2, 1], 3, &mut y);
+    sigmo::nn::one_hot(&[0, 1, 2, 0, 1, 2, 2, 1], 3, &mut y).unwrap();
+    assert!(sigmo::nn::one_hot(&[3], 3, &mut y)
+        .unwrap_err()
+        .to_string()
+        .contains("label 3"));
+    assert!(sigmo::nn::one_hot(&[0; 9], 3, &mut y)
+        .unwrap_err()
+        .to_string()
+        .contains("holds 24"));
     let mut ws = Workspace::new(&net, 8).unwrap();
     let mut whole = Grads::new(&net);
     let s = ws
@@ -429,7 +457,9 @@ fn shards_of_a_batch_add_up_to_the_whole_batch_gradient() {
             &mut b,
         )
         .unwrap();
-    a.add(ws.kernels(), &b);
+    a.add(ws.kernels(), &b).unwrap();
+    let other = Grads::new(&Mlp::builder(&[6, 4, 3]).build().unwrap());
+    assert!(a.add(ws.kernels(), &other).is_err());
     assert!((sa.loss + sb.loss - s.loss).abs() < 1e-5);
     assert_eq!(sa.correct + sb.correct, s.correct);
     for (p, q) in flatten_grads(&net, &a)
@@ -543,8 +573,14 @@ fn updates_split_over_threads_match_one_thread_bit_for_bit() {
     let mut g = Grads::new(&net0);
     ws.loss_and_grad(&net0, Loss::Quadratic, &x, &y, 4, 0.25, &mut g)
         .unwrap();
+    // The update splits its parameters in contiguous parts, one per thread of the pool it
+    // runs in; the weight/bias boundaries (L2 on weights only) must hold across the split.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
+        .build()
+        .unwrap();
+    let single = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
         .build()
         .unwrap();
     for opt in [Optimizer::sgd(0.1, 0.9), Optimizer::adam(0.01)] {
@@ -552,7 +588,7 @@ fn updates_split_over_threads_match_one_thread_bit_for_bit() {
         let mut s1 = OptimizerState::new(opt, 1e-3, &net0).unwrap();
         let mut s2 = s1.clone();
         for _ in 0..3 {
-            s1.step(&mut one, &g).unwrap();
+            single.install(|| s1.step(&mut one, &g)).unwrap();
             pool.install(|| s2.step(&mut two, &g)).unwrap();
         }
         assert_eq!(one, two, "{opt}");
@@ -563,14 +599,24 @@ fn updates_split_over_threads_match_one_thread_bit_for_bit() {
 #[test]
 fn bad_hyper_parameters_are_errors() {
     let net = one_layer();
-    for opt in [
-        Optimizer::sgd(0.0, 0.9),
-        Optimizer::sgd(f32::NAN, 0.0),
-        Optimizer::sgd(0.1, 1.0),
-        Optimizer::adam(-1.0),
+    let adam = |beta1, beta2, eps| Optimizer::Adam {
+        lr: 0.001,
+        beta1,
+        beta2,
+        eps,
+    };
+    for (opt, what) in [
+        (Optimizer::sgd(0.0, 0.9), "learning rate 0"),
+        (Optimizer::sgd(f32::NAN, 0.0), "learning rate NaN"),
+        (Optimizer::sgd(0.1, 1.0), "momentum = 1"),
+        (Optimizer::sgd(0.1, -0.5), "momentum = -0.5"),
+        (Optimizer::adam(-1.0), "learning rate -1"),
+        (adam(1.0, 0.999, 1e-8), "beta1 = 1"),
+        (adam(0.9, -0.1, 1e-8), "beta2 = -0.1"),
+        (adam(0.9, 0.999, 0.0), "eps = 0"),
     ] {
-        let e = OptimizerState::new(opt, 0.0, &net).unwrap_err();
-        assert!(!e.to_string().is_empty());
+        let e = OptimizerState::new(opt, 0.0, &net).unwrap_err().to_string();
+        assert!(e.contains(what), "want {what:?} in {e}");
     }
     assert!(OptimizerState::new(Optimizer::sgd(0.1, 0.0), -1.0, &net)
         .unwrap_err()
@@ -637,6 +683,25 @@ fn shapes_that_do_not_fit_are_errors_that_say_what() {
     assert!(e.to_string().contains("gradients"), "{e}");
     // An empty batch is fine and produces nothing.
     assert_eq!(ws.forward(&net, &[], 0).unwrap(), &[] as &[f32]);
+}
+
+#[test]
+fn sizes_too_large_for_memory_are_errors_not_aborts() {
+    let e = Mlp::builder(&[64, usize::MAX / 2, 10])
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("overflows"), "{e}");
+    let e = Mlp::builder(&[64, 1 << 40, 10])
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot allocate"), "{e}");
+    let net = Mlp::builder(&[4, 3]).build().unwrap();
+    let e = net.predict(&[], 1 << 40).unwrap_err().to_string();
+    assert!(e.contains("input has 0 values"), "{e}");
+    let e = Workspace::new(&net, 1 << 60).unwrap_err().to_string();
+    assert!(e.contains("workspace"), "{e}");
 }
 
 #[test]

@@ -197,6 +197,7 @@ fn two_shards_per_batch_agree_with_one_thread() {
 fn divergence_stops_training_and_keeps_the_last_good_model() {
     let s = data::digits();
     let mut net = digits_net(2);
+    let start = net.clone();
     let c = TrainConfig {
         optimizer: Optimizer::sgd(1e30, 0.0),
         ..cfg(3, 1)
@@ -216,6 +217,9 @@ fn divergence_stops_training_and_keeps_the_last_good_model() {
         "{msg}"
     );
     assert!(net.is_finite(), "the kept model has no NaN or ∞");
+    // With η = 1e30 the first step already ruins the weights (or the second batch's loss):
+    // the last weights with a finite loss are the initial ones.
+    assert_eq!(net, start);
     // The kept network still runs and gives finite outputs.
     let out = net.predict(s.test.sample(0), 1).unwrap();
     assert!(out.iter().all(|v| v.is_finite()), "{out:?}");
@@ -263,6 +267,26 @@ fn bad_settings_are_errors_and_change_nothing() {
         assert!(e.contains(what), "want {what:?} in {e}");
         assert_eq!(net, net0);
     }
+    let mut step = Mlp::builder(&[64, 16, 10])
+        .hidden(Activation::Step)
+        .output(OutputActivation::Softmax)
+        .build()
+        .unwrap();
+    let e = fit(&mut step, &s.train, None, &cfg(1, 1), &mut ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no gradient"), "{e}");
+    let empty = s.test.subset("empty", &[]);
+    let e = fit(
+        &mut digits_net(1),
+        &s.train,
+        Some(&empty),
+        &cfg(1, 1),
+        &mut (),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("test set is empty"), "{e}");
     let mut wrong_in = Mlp::builder(&[63, 10])
         .output(OutputActivation::Softmax)
         .build()

@@ -35,7 +35,9 @@ pub fn read(path: &Path, ndim: u8) -> Result<Idx, DataError> {
 }
 
 /// Parses IDX bytes (gzip or raw) as [`read`] does; the error says what is wrong, without a
-/// file name.
+/// file name. The data is decompressed as it is read, never more than the header announces
+/// (plus a little to see that nothing follows), so a small file cannot expand into a huge
+/// buffer, and a header announcing more values than memory holds is an error.
 ///
 /// # Errors
 /// As [`read`].
@@ -43,25 +45,41 @@ pub fn parse(bytes: &[u8], ndim: u8) -> Result<Idx, String> {
     if bytes.is_empty() {
         return Err("the file is empty".into());
     }
-    let raw;
-    let data: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        MultiGzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("corrupt gzip data: {e}"))?;
-        raw = out;
-        &raw
+    let gz = bytes.starts_with(&[0x1f, 0x8b]);
+    let mut reader: Box<dyn Read + '_> = if gz {
+        Box::new(MultiGzDecoder::new(bytes))
     } else {
-        bytes
+        Box::new(bytes)
+    };
+    let io = |e: std::io::Error| {
+        if gz {
+            format!("corrupt gzip data: {e}")
+        } else {
+            format!("cannot read: {e}")
+        }
+    };
+    // Reads up to `buf.len()` bytes; returns how many (fewer only at the end of the data).
+    let fill = |r: &mut dyn Read, buf: &mut [u8]| -> Result<usize, String> {
+        let mut got = 0;
+        while got < buf.len() {
+            match r.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        Ok(got)
     };
     let header_len = 4 + 4 * ndim as usize;
-    if data.len() < 4 {
+    let mut header = vec![0u8; header_len];
+    let got = fill(&mut reader, &mut header)?;
+    if got < 4 {
         return Err(format!(
-            "truncated: {} bytes, shorter than the 4-byte magic number",
-            data.len()
+            "truncated: {got} bytes, shorter than the 4-byte magic number"
         ));
     }
-    let magic = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+    let magic = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
     let expected = u32::from_be_bytes([0, 0, TYPE_U8, ndim]);
     if magic != expected {
         let kind = if ndim == 1 {
@@ -73,42 +91,44 @@ pub fn parse(bytes: &[u8], ndim: u8) -> Result<Idx, String> {
             "wrong magic number 0x{magic:08X}: IDX u8 {kind} files start with 0x{expected:08X}"
         ));
     }
-    if data.len() < header_len {
+    if got < header_len {
         return Err(format!(
-            "truncated header: {} bytes, the header of a {ndim}-dimensional IDX file is {header_len}",
-            data.len()
+            "truncated header: {got} bytes, the header of a {ndim}-dimensional IDX file is {header_len}"
         ));
     }
-    let dims: Vec<usize> = data[4..header_len]
+    let dims: Vec<usize> = header[4..]
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let count = dims
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| format!("dimensions {dims:?} overflow"))?;
-    let body = &data[header_len..];
     let shape = dims
         .iter()
         .map(|d| d.to_string())
         .collect::<Vec<_>>()
         .join("×");
-    if body.len() < count {
+    let count = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| format!("dimensions {shape} overflow"))?;
+    let mut values = Vec::new();
+    values.try_reserve_exact(count).map_err(|_| {
+        format!("the header announces {shape} = {count} values: more than memory holds")
+    })?;
+    values.resize(count, 0);
+    let got = fill(&mut reader, &mut values)?;
+    if got < count {
         return Err(format!(
-            "truncated: the header announces {shape} = {count} values, the file holds {}",
-            body.len()
+            "truncated: the header announces {shape} = {count} values, the file holds {got}"
         ));
     }
-    if body.len() > count {
+    // Anything after the values is an error too; count it, up to 1 MiB.
+    let extra = std::io::copy(&mut reader.take(1 << 20), &mut std::io::sink()).map_err(io)?;
+    if extra > 0 {
+        let more = if extra == 1 << 20 { "at least " } else { "" };
         return Err(format!(
-            "{} bytes after the {shape} = {count} values the header announces",
-            body.len() - count
+            "{more}{extra} bytes after the {shape} = {count} values the header announces"
         ));
     }
-    Ok(Idx {
-        dims,
-        values: body.to_vec(),
-    })
+    Ok(Idx { dims, values })
 }
 
 /// Encodes u8 values as a raw (uncompressed) IDX file; for tests and tools.

@@ -130,22 +130,35 @@ impl Dataset {
     }
 
     /// Reads an image file (`idx3`, u8) and its label file (`idx1`, u8), gzip or raw. Pixels
-    /// scale to [0, 1] by the format's maximum: 255, or 16 for 8×8 images whose values all
-    /// stay within 0..=16 (the UCI digits).
+    /// scale to [0, 1] by the format's maximum, 255 (MNIST, Fashion-MNIST).
     ///
     /// # Errors
     /// When either file is missing, empty, corrupt or truncated, the counts differ, or a label
     /// is not below 10; the message names the file and says what is wrong.
     pub fn load_idx(images: &Path, labels: &Path) -> Result<Dataset, DataError> {
+        Self::load_idx_scaled(images, labels, 255)
+    }
+
+    /// As [`load_idx`](Self::load_idx), pixels divided by `max` (16 for the UCI 8×8 digits,
+    /// whose values are 0..=16).
+    ///
+    /// # Errors
+    /// As [`load_idx`](Self::load_idx), or when a pixel is above `max` (or `max` is 0).
+    pub fn load_idx_scaled(images: &Path, labels: &Path, max: u8) -> Result<Dataset, DataError> {
         let img = idx::read(images, 3)?;
         let lab = idx::read(labels, 1)?;
-        Self::from_idx(&images.display().to_string(), img, lab)
+        Self::from_idx(&images.display().to_string(), img, lab, max)
             .map_err(|(which, what)| DataError::new(if which { images } else { labels }, what))
     }
 
     /// Builds a data set from decoded IDX images and labels; on error, says whether the
     /// images (true) or the labels (false) are at fault, and what is wrong.
-    fn from_idx(name: &str, img: idx::Idx, lab: idx::Idx) -> Result<Dataset, (bool, String)> {
+    fn from_idx(
+        name: &str,
+        img: idx::Idx,
+        lab: idx::Idx,
+        max: u8,
+    ) -> Result<Dataset, (bool, String)> {
         let (n, rows, cols) = (img.dims[0], img.dims[1], img.dims[2]);
         if n == 0 || rows * cols == 0 {
             return Err((true, format!("no images ({n}×{rows}×{cols})")));
@@ -166,10 +179,23 @@ impl Dataset {
                 ),
             ));
         }
-        let small = rows == 8 && cols == 8 && img.values.iter().all(|&p| p <= 16);
-        let max = if small { 16.0 } else { 255.0 };
+        if let Some(i) = img.values.iter().position(|&p| p > max) {
+            return Err((
+                true,
+                format!(
+                    "pixel {} of image {} is {}, above the maximum {max}",
+                    i % (rows * cols),
+                    i / (rows * cols),
+                    img.values[i]
+                ),
+            ));
+        }
+        if max == 0 {
+            return Err((true, "a pixel maximum of 0 cannot scale".into()));
+        }
+        let m = max as f32;
         // p / max, correctly rounded (not p · (1/max), which is off by an ULP at times).
-        let features = img.values.iter().map(|&p| p as f32 / max).collect();
+        let features = img.values.iter().map(|&p| p as f32 / m).collect();
         Ok(Dataset {
             name: name.to_string(),
             features,
@@ -284,7 +310,8 @@ pub fn digits() -> Split {
     const LABELS: &[u8] = include_bytes!("../../data/digits8x8-labels-idx1-ubyte.gz");
     let img = idx::parse(IMAGES, 3).expect("the embedded digits images are valid IDX");
     let lab = idx::parse(LABELS, 1).expect("the embedded digits labels are valid IDX");
-    let all = Dataset::from_idx("digits", img, lab).expect("the embedded digits are consistent");
+    let all =
+        Dataset::from_idx("digits", img, lab, 16).expect("the embedded digits are consistent");
     all.split_stratified(5)
 }
 
@@ -356,18 +383,20 @@ pub fn fashion_mnist(dir: Option<&Path>) -> Result<Split, DataError> {
     mnist_layout(dir)
 }
 
-/// Train and test sets from four explicit IDX files.
+/// Train and test sets from four explicit IDX files, pixels divided by `max` (255 for MNIST's
+/// format; 16 for the UCI 8×8 digits).
 ///
 /// # Errors
-/// As [`Dataset::load_idx`], or when train and test have different image sizes.
+/// As [`Dataset::load_idx_scaled`], or when train and test have different image sizes.
 pub fn from_files(
     train_images: &Path,
     train_labels: &Path,
     test_images: &Path,
     test_labels: &Path,
+    max: u8,
 ) -> Result<Split, DataError> {
-    let train = Dataset::load_idx(train_images, train_labels)?;
-    let test = Dataset::load_idx(test_images, test_labels)?;
+    let train = Dataset::load_idx_scaled(train_images, train_labels, max)?;
+    let test = Dataset::load_idx_scaled(test_images, test_labels, max)?;
     if train.dim() != test.dim() {
         return Err(DataError::new(
             test_images,

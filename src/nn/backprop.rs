@@ -55,10 +55,16 @@ impl Grads {
         self.layout == net.layout
     }
 
-    /// self ← self + other (shards of one batch). Panics if the shapes differ.
-    pub fn add(&mut self, k: &Kernels, other: &Grads) {
-        assert_eq!(self.layout, other.layout, "gradients of different networks");
+    /// self ← self + other (shards of one batch).
+    ///
+    /// # Errors
+    /// When the two are shaped for different networks; `self` is then unchanged.
+    pub fn add(&mut self, k: &Kernels, other: &Grads) -> Result<(), NnError> {
+        if self.layout != other.layout {
+            return Err(NnError::new("cannot add gradients of different networks"));
+        }
         k.axpy(1.0, &other.data, &mut self.data);
+        Ok(())
     }
 
     /// ‖g‖², the squared norm of all gradients together (∞ or NaN if any is).
@@ -104,6 +110,14 @@ impl Workspace {
     pub fn new(net: &Mlp, capacity: usize) -> Result<Workspace, NnError> {
         let kernels = Kernels::try_best().map_err(|e| NnError::new(e.to_string()))?;
         let widest = net.sizes[1..].iter().copied().max().unwrap_or(0);
+        let buf = |width: usize| {
+            let n = capacity.checked_mul(width).ok_or_else(|| {
+                NnError::new(format!(
+                    "a workspace of {capacity} rows × {width} overflows"
+                ))
+            })?;
+            super::zeroed(n, &format!("a workspace of {capacity} rows"))
+        };
         Ok(Workspace {
             capacity,
             sizes: net.sizes.clone(),
@@ -111,10 +125,10 @@ impl Workspace {
             kernels,
             acts: net.sizes[1..]
                 .iter()
-                .map(|&n| vec![0.0; capacity * n])
-                .collect(),
-            logits: vec![0.0; capacity * net.outputs()],
-            delta: [vec![0.0; capacity * widest], vec![0.0; capacity * widest]],
+                .map(|&n| buf(n))
+                .collect::<Result<_, _>>()?,
+            logits: buf(net.outputs())?,
+            delta: [buf(widest)?, buf(widest)?],
             scratch: vec![0.0; net.outputs()],
         })
     }
@@ -182,9 +196,10 @@ impl Workspace {
         Ok(&self.acts[last][..rows * net.outputs()])
     }
 
-    /// The output layer's logits z from the last forward pass (`rows × outputs`).
+    /// The output layer's logits z from the last forward pass (`rows × outputs`; rows past
+    /// the capacity are not there).
     pub fn logits(&self, rows: usize) -> &[f32] {
-        &self.logits[..rows * self.sizes[self.sizes.len() - 1]]
+        &self.logits[..rows.min(self.capacity) * self.sizes[self.sizes.len() - 1]]
     }
 
     fn run_forward(&mut self, net: &Mlp, x: &[f32], rows: usize) -> Result<(), NnError> {
@@ -348,12 +363,29 @@ impl Workspace {
 }
 
 /// Writes one-hot rows: row r of `out` (`labels.len() × classes`) is 1 at `labels[r]`, else 0.
-/// Panics if `out` is too short or a label is not below `classes`.
-pub fn one_hot(labels: &[u8], classes: usize, out: &mut [f32]) {
-    let out = &mut out[..labels.len() * classes];
+///
+/// # Errors
+/// When `out` is shorter than `labels.len() × classes` or a label is not below `classes`;
+/// `out` is then unchanged.
+pub fn one_hot(labels: &[u8], classes: usize, out: &mut [f32]) -> Result<(), NnError> {
+    let n = labels.len().saturating_mul(classes);
+    if out.len() < n {
+        return Err(NnError::new(format!(
+            "one_hot: {} labels × {classes} classes need {n} values, the output holds {}",
+            labels.len(),
+            out.len()
+        )));
+    }
+    if let Some(i) = labels.iter().position(|&l| l as usize >= classes) {
+        return Err(NnError::new(format!(
+            "one_hot: label {} at index {i} is not below {classes}",
+            labels[i]
+        )));
+    }
+    let out = &mut out[..n];
     out.fill(0.0);
     for (r, &l) in labels.iter().enumerate() {
-        assert!((l as usize) < classes, "label {l} is not below {classes}");
         out[r * classes + l as usize] = 1.0;
     }
+    Ok(())
 }

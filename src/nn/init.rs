@@ -23,7 +23,7 @@ pub enum Init {
 }
 
 impl Init {
-    /// The name [`FromStr`] accepts: `classic`, `scaled`, `xavier`, `he`.
+    /// The name [`FromStr`] accepts: `classic`, `scaled`, `xavier`, `he`, `uniform`.
     pub fn name(&self) -> &'static str {
         match self {
             Init::Classic => "classic",

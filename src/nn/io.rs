@@ -30,6 +30,11 @@ fn act_name(a: &Activation) -> String {
 /// When the folder cannot be written or the rename fails; `path` is then unchanged.
 pub fn save(net: &Mlp, loss: Option<Loss>, path: &Path) -> Result<(), NnError> {
     let err = |what: String| NnError::new(format!("{}: {what}", path.display()));
+    if !net.is_finite() {
+        return Err(err(
+            "not saved: the network has parameters that are NaN or infinite".into(),
+        ));
+    }
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = (0..net.depth())
         .flat_map(|l| {
             let (i, o) = (net.sizes[l], net.sizes[l + 1]);
@@ -95,11 +100,27 @@ pub fn save(net: &Mlp, loss: Option<Loss>, path: &Path) -> Result<(), NnError> {
             ))
         })?;
     tmp.write_all(&data)
+        .and_then(|_| readable(tmp.as_file()))
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| err(format!("cannot write: {e}")))?;
     tmp.persist(path)
         .map_err(|e| err(format!("cannot rename into place: {}", e.error)))?;
     Ok(())
+}
+
+/// A temporary file is created readable by its owner only; a model or report file is for
+/// others to read too (0644, as a file written directly would be under the usual umask).
+pub fn readable(f: &std::fs::File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o644))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = f;
+        Ok(())
+    }
 }
 
 fn le_bytes(v: &[f32]) -> Vec<u8> {

@@ -30,7 +30,7 @@ mod params;
 
 pub use backprop::{one_hot, BatchStats, Grads, Workspace};
 pub use init::Init;
-pub use io::{load, save, FORMAT};
+pub use io::{load, readable, save, FORMAT};
 pub use loss::Loss;
 pub use optim::{Optimizer, OptimizerState};
 
@@ -54,6 +54,20 @@ impl fmt::Display for NnError {
 }
 
 impl std::error::Error for NnError {}
+
+/// A zeroed buffer of `n` values, or an error naming `what` when it cannot be allocated (a
+/// size from user input must not abort the process).
+pub(crate) fn zeroed(n: usize, what: &str) -> Result<Vec<f32>, NnError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        NnError::new(format!(
+            "{what}: cannot allocate {n} values ({} bytes)",
+            n.saturating_mul(4)
+        ))
+    })?;
+    v.resize(n, 0.0);
+    Ok(v)
+}
 
 impl From<crate::gemm::ShapeError> for NnError {
     fn from(e: crate::gemm::ShapeError) -> Self {
@@ -202,8 +216,10 @@ impl MlpBuilder {
             .init
             .unwrap_or(if relu_family { Init::He } else { Init::Xavier });
         let mut rng = init::rng(self.seed);
-        let layout = params::Layout::new(s);
-        let mut params = vec![0.0; layout.len()];
+        let layout = params::Layout::new(s).ok_or_else(|| {
+            NnError::new(format!("layer sizes {s:?}: the parameter count overflows"))
+        })?;
+        let mut params = zeroed(layout.len(), &format!("layer sizes {s:?}"))?;
         for (l, &fan_in) in s[..s.len() - 1].iter().enumerate() {
             let (w, b) = (layout.w(l), layout.b(l));
             let (head, bias) = params[w.start..b.end].split_at_mut(w.len());
@@ -394,6 +410,14 @@ impl Mlp {
     /// # Errors
     /// When `x` does not hold `rows × inputs()` values.
     pub fn predict(&self, x: &[f32], rows: usize) -> Result<Vec<f32>, NnError> {
+        if rows.checked_mul(self.inputs()) != Some(x.len()) {
+            return Err(NnError::new(format!(
+                "input has {} values, {rows} samples × {} inputs need {}",
+                x.len(),
+                self.inputs(),
+                rows.saturating_mul(self.inputs())
+            )));
+        }
         let mut ws = Workspace::new(self, rows.max(1))?;
         Ok(ws.forward(self, x, rows)?.to_vec())
     }

@@ -219,18 +219,23 @@ impl OptimizerState {
         self.update(net, g, None, None).map(|_| ())
     }
 
+    /// The L2 coefficient λ.
+    pub fn l2(&self) -> f32 {
+        self.l2
+    }
+
     /// One update from the sum of two shards' gradients `g + g2` (if given), in one pass over
     /// memory, split over the current rayon pool's threads when large: each parameter's
     /// gradient is summed, its square added to ‖g‖², its old value copied to `before` (if
-    /// given), and the update applied. Returns ‖g‖² (∞ or NaN if a gradient is), so that the
-    /// caller can put `before` back.
+    /// given), and the update applied. Returns ‖g‖² (∞ or NaN if a gradient is) and whether
+    /// every updated parameter is finite, so that the caller can put `before` back.
     pub(crate) fn update(
         &mut self,
         net: &mut Mlp,
         g: &Grads,
         g2: Option<&Grads>,
         before: Option<&mut Mlp>,
-    ) -> Result<f64, NnError> {
+    ) -> Result<(f64, bool), NnError> {
         let fits = |l: &Layout| *l == self.layout;
         if !fits(&net.layout)
             || !fits(&g.layout)
@@ -277,7 +282,8 @@ impl OptimizerState {
             1
         };
         let (layout, l2) = (&self.layout, self.l2);
-        Ok(in_parts(part, parts, &|p| update_part(p, layout, rule, l2)))
+        let (sq, check) = in_parts(part, parts, &|p| update_part(p, layout, rule, l2));
+        Ok((sq, check.is_finite()))
     }
 }
 
@@ -342,7 +348,7 @@ impl<'a> Part<'a> {
 
 /// Runs `f` on `parts` near-equal parts of `p` (by recursive `rayon::join`, which does not
 /// allocate) and adds up what it returns.
-fn in_parts<F: Fn(Part<'_>) -> f64 + Sync>(p: Part<'_>, parts: usize, f: &F) -> f64 {
+fn in_parts<F: Fn(Part<'_>) -> (f64, f64) + Sync>(p: Part<'_>, parts: usize, f: &F) -> (f64, f64) {
     if parts <= 1 {
         return f(p);
     }
@@ -350,12 +356,13 @@ fn in_parts<F: Fn(Part<'_>) -> f64 + Sync>(p: Part<'_>, parts: usize, f: &F) -> 
     let at = p.w.len() * half / parts;
     let (a, b) = p.split(at);
     let (x, y) = rayon::join(|| in_parts(a, half, f), || in_parts(b, parts - half, f));
-    x + y
+    (x.0 + y.0, x.1 + y.1)
 }
 
-/// Updates one part, block by block, weights decayed and biases not; returns Σ g².
-fn update_part(p: Part<'_>, layout: &Layout, rule: Rule, l2: f32) -> f64 {
-    let mut sq = 0.0f64;
+/// Updates one part, block by block, weights decayed and biases not; returns Σ g² and
+/// Σ 0·w_new (0, or NaN when an updated parameter is not finite).
+fn update_part(p: Part<'_>, layout: &Layout, rule: Rule, l2: f32) -> (f64, f64) {
+    let (mut sq, mut check) = (0.0f64, 0.0f64);
     let Part {
         off,
         w,
@@ -380,14 +387,17 @@ fn update_part(p: Part<'_>, layout: &Layout, rule: Rule, l2: f32) -> f64 {
             } else {
                 &mut v[s..e]
             };
-            sq += block(&mut w[s..e], gb, g2b, &mut m[s..e], vb, rule, lam);
+            let (a, c) = block(&mut w[s..e], gb, g2b, &mut m[s..e], vb, rule, lam);
+            sq += a;
+            check += c;
             s = e;
         }
     });
-    sq
+    (sq, check)
 }
 
-/// The update of one block: g ← g (+ g2), then the rule, with λ·w added to g. Returns Σ g².
+/// The update of one block: g ← g (+ g2), then the rule, with λ·w added to g. Returns Σ g²
+/// and Σ 0·w_new.
 fn block(
     w: &mut [f32],
     g: &[f32],
@@ -396,14 +406,17 @@ fn block(
     v: &mut [f32],
     rule: Rule,
     lam: f32,
-) -> f64 {
-    let acc = match (rule, g2.is_empty()) {
+) -> (f64, f64) {
+    let (acc, check) = match (rule, g2.is_empty()) {
         (Rule::Sgd { lr, mu }, true) => sgd::<false>(w, g, g, m, lr, mu, lam),
         (Rule::Sgd { lr, mu }, false) => sgd::<true>(w, g, g2, m, lr, mu, lam),
         (r @ Rule::Adam { .. }, true) => adam::<false>(w, g, g, m, v, r, lam),
         (r @ Rule::Adam { .. }, false) => adam::<true>(w, g, g2, m, v, r, lam),
     };
-    acc.iter().map(|&a| a as f64).sum()
+    (
+        acc.iter().map(|&a| a as f64).sum(),
+        check.iter().map(|&a| a as f64).sum(),
+    )
 }
 
 /// v ← μv + (g + λw); w ← w − η·v, with g = g₁ + g₂ when `TWO`. Eight lanes at a time (the
@@ -417,27 +430,28 @@ fn sgd<const TWO: bool>(
     lr: f32,
     mu: f32,
     lam: f32,
-) -> [f32; 8] {
+) -> ([f32; 8], [f32; 8]) {
     let n = w.len();
     let (g, g2, m) = (&g[..n], &g2[..n], &mut m[..n]);
-    let mut acc = [0.0f32; 8];
-    let one = |i: usize, w: &mut [f32], m: &mut [f32], acc: &mut f32| {
+    let (mut acc, mut check) = ([0.0f32; 8], [0.0f32; 8]);
+    let one = |i: usize, w: &mut [f32], m: &mut [f32], acc: &mut f32, check: &mut f32| {
         let gi = if TWO { g[i] + g2[i] } else { g[i] };
         *acc += gi * gi;
         let vi = mu * m[i] + (gi + lam * w[i]);
         m[i] = vi;
         w[i] -= lr * vi;
+        *check += 0.0 * w[i];
     };
     let full = n / 8 * 8;
     for c in (0..full).step_by(8) {
-        for (j, a) in acc.iter_mut().enumerate() {
-            one(c + j, w, m, a);
+        for (j, (a, k)) in acc.iter_mut().zip(&mut check).enumerate() {
+            one(c + j, w, m, a, k);
         }
     }
     for i in full..n {
-        one(i, w, m, &mut acc[0]);
+        one(i, w, m, &mut acc[0], &mut check[0]);
     }
-    acc
+    (acc, check)
 }
 
 /// Adam's update, PyTorch's arrangement: w ← w − (η/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε), with
@@ -451,7 +465,7 @@ fn adam<const TWO: bool>(
     v: &mut [f32],
     rule: Rule,
     lam: f32,
-) -> [f32; 8] {
+) -> ([f32; 8], [f32; 8]) {
     let Rule::Adam {
         beta1,
         beta2,
@@ -464,25 +478,27 @@ fn adam<const TWO: bool>(
     };
     let n = w.len();
     let (g, g2, m, v) = (&g[..n], &g2[..n], &mut m[..n], &mut v[..n]);
-    let mut acc = [0.0f32; 8];
-    let one = |i: usize, w: &mut [f32], m: &mut [f32], v: &mut [f32], acc: &mut f32| {
-        let gi = if TWO { g[i] + g2[i] } else { g[i] };
-        *acc += gi * gi;
-        let gd = gi + lam * w[i];
-        let mi = beta1 * m[i] + (1.0 - beta1) * gd;
-        let vi = beta2 * v[i] + (1.0 - beta2) * gd * gd;
-        m[i] = mi;
-        v[i] = vi;
-        w[i] -= step * mi / (vi.sqrt() * inv_sqrt_bc2 + eps);
-    };
+    let (mut acc, mut check) = ([0.0f32; 8], [0.0f32; 8]);
+    let one =
+        |i: usize, w: &mut [f32], m: &mut [f32], v: &mut [f32], acc: &mut f32, check: &mut f32| {
+            let gi = if TWO { g[i] + g2[i] } else { g[i] };
+            *acc += gi * gi;
+            let gd = gi + lam * w[i];
+            let mi = beta1 * m[i] + (1.0 - beta1) * gd;
+            let vi = beta2 * v[i] + (1.0 - beta2) * gd * gd;
+            m[i] = mi;
+            v[i] = vi;
+            w[i] -= step * mi / (vi.sqrt() * inv_sqrt_bc2 + eps);
+            *check += 0.0 * w[i];
+        };
     let full = n / 8 * 8;
     for c in (0..full).step_by(8) {
-        for (j, a) in acc.iter_mut().enumerate() {
-            one(c + j, w, m, v, a);
+        for (j, (a, k)) in acc.iter_mut().zip(&mut check).enumerate() {
+            one(c + j, w, m, v, a, k);
         }
     }
     for i in full..n {
-        one(i, w, m, v, &mut acc[0]);
+        one(i, w, m, v, &mut acc[0], &mut check[0]);
     }
-    acc
+    (acc, check)
 }

@@ -13,16 +13,18 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    pub(crate) fn new(sizes: &[usize]) -> Layout {
-        let mut starts = vec![0];
+    /// The layout of a network with these sizes; `None` when the count overflows.
+    pub(crate) fn new(sizes: &[usize]) -> Option<Layout> {
+        let mut starts = vec![0usize];
         for p in sizes.windows(2) {
             let last = starts[starts.len() - 1];
-            starts.push(last + p[0] * p[1] + p[1]);
+            let n = p[0].checked_mul(p[1])?.checked_add(p[1])?;
+            starts.push(last.checked_add(n)?);
         }
-        Layout {
+        Some(Layout {
             sizes: sizes.to_vec(),
             starts,
-        }
+        })
     }
 
     pub(crate) fn depth(&self) -> usize {
