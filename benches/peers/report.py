@@ -82,7 +82,8 @@ def main():
         ref = max(r["samples_per_s"] for r in rs if r["impl"].startswith("sigmo"))
         for r in sorted(rs, key=lambda r: -r["samples_per_s"]):
             name = r["impl"] if r["impl"].startswith("sigmo") else NAMES.get(r["impl"], r["impl"])
-            md.append(f"| {desc.get(c, c)} ({r['epochs']} epochs) | {name} | {r['samples_per_s']:,.0f} | "
+            ep = f"{r['epochs']} epoch" + ("s" if r["epochs"] != 1 else "")
+            md.append(f"| {desc.get(c, c)} ({ep}) | {name} | {r['samples_per_s']:,.0f} | "
                       f"{ref / r['samples_per_s']:.2f}× | {r['test_accuracy']:.4f} |")
     md += ["", f"![sigmo against its peers]({os.path.basename(out)}.png)", ""]
     with open(out + ".md", "w") as f:
