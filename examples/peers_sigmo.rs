@@ -10,7 +10,7 @@
 use serde_json::{json, Value};
 use sigmo::data;
 use sigmo::gemm::Backend;
-use sigmo::kernels::{Activation, Kernels};
+use sigmo::kernels::{reference, Activation, Kernels};
 use sigmo::nn::{Mlp, Optimizer, OutputActivation};
 use sigmo::train::{fit, TrainConfig};
 use std::time::Instant;
@@ -59,18 +59,41 @@ fn kernels(reps: usize, out: &mut Vec<Value>) {
                 "sigmoid" => k.sigmoid(&x, &mut y),
                 _ => k.tanh(&x, &mut y),
             });
+            // The largest error over these inputs, in ULP against f64 (as peers.py measures).
+            let want = |v: f32| match op {
+                "exp" => reference::exp(v),
+                "sigmoid" => reference::sigmoid(v),
+                _ => reference::tanh(v),
+            };
+            let ulp = x
+                .iter()
+                .zip(&y)
+                .map(|(&v, &got)| reference::ulp_error(got, want(v)))
+                .fold(0.0f64, f64::max);
             out.push(json!({"kind": "kernel", "op": op, "n": n, "impl": "sigmo",
-                "threads": 1, "seconds": s, "gelem_per_s": n as f64 / s / 1e9}));
+                "threads": 1, "seconds": s, "gelem_per_s": n as f64 / s / 1e9,
+                "max_ulp": ulp}));
         }
     }
     for (rows, cols) in SOFTMAX {
         let x = inputs(rows * cols);
         let mut y = vec![0.0f32; rows * cols];
         let s = time(reps, || k.softmax_rows(&x, cols, &mut y));
+        let ulp = x
+            .chunks(cols)
+            .zip(y.chunks(cols))
+            .flat_map(|(xr, yr)| {
+                let want = reference::softmax(xr);
+                yr.iter()
+                    .zip(want)
+                    .map(|(&g, w)| reference::ulp_error(g, w))
+                    .collect::<Vec<_>>()
+            })
+            .fold(0.0f64, f64::max);
         out.push(
             json!({"kind": "kernel", "op": "softmax_rows", "n": rows * cols,
             "rows": rows, "cols": cols, "impl": "sigmo", "threads": 1, "seconds": s,
-            "gelem_per_s": (rows * cols) as f64 / s / 1e9}),
+            "gelem_per_s": (rows * cols) as f64 / s / 1e9, "max_ulp": ulp}),
         );
     }
     eprintln!("sigmo kernels: {} timings", out.len());

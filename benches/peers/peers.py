@@ -55,6 +55,32 @@ def ramp(n):
 
 # ---------------------------------------------------------------- kernels
 
+def ulp_of(want):
+    """One unit in the last place of the f32 nearest `want` (as sigmo's reference::ulp_of)."""
+    a = np.abs(want)
+    e = np.maximum(np.floor(np.log2(np.where(a == 0, 2.0 ** -126, a))), -126)
+    return np.power(2.0, e - 23)
+
+
+def max_ulp(got, want):
+    """The largest error of the f32 `got` against the f64 `want`, in ULP."""
+    got = np.asarray(got, dtype=np.float64).ravel()
+    want = np.asarray(want, dtype=np.float64).ravel()
+    return float(np.max(np.abs(got - want) / ulp_of(want)))
+
+
+def reference(op, x):
+    x = x.astype(np.float64)
+    if op == "exp":
+        return np.exp(x)
+    if op == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-x))
+    if op == "tanh":
+        return np.tanh(x)
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def kernels(reps):
     import jax
     import jax.numpy as jnp
@@ -63,9 +89,11 @@ def kernels(reps):
     torch.set_num_threads(THREADS)
     out = []
 
-    def add(op, n, impl, s, note="", rows=None, cols=None):
+    def add(op, n, impl, s, note="", rows=None, cols=None, got=None, x=None):
         r = {"kind": "kernel", "op": op, "n": n, "impl": impl, "threads": THREADS, "seconds": s,
              "gelem_per_s": n / s / 1e9}
+        if got is not None:
+            r["max_ulp"] = max_ulp(np.asarray(got), reference(op, x))
         if rows:
             r.update(rows=rows, cols=cols)
         if note:
@@ -79,16 +107,19 @@ def kernels(reps):
         y = np.empty_like(x)
         tx, ty = torch.from_numpy(x), torch.empty(n)
         jx = jnp.asarray(x)
-        add("exp", n, "numpy", timeit(lambda: np.exp(x, out=y), reps))
+        add("exp", n, "numpy", timeit(lambda: np.exp(x, out=y), reps), got=y.copy(), x=x)
         add("sigmoid", n, "numpy", timeit(lambda: scipy.special.expit(x, out=y), reps),
-            "scipy.special.expit")
-        add("tanh", n, "numpy", timeit(lambda: np.tanh(x, out=y), reps))
-        add("exp", n, "pytorch", timeit(lambda: torch.exp(tx, out=ty), reps))
-        add("sigmoid", n, "pytorch", timeit(lambda: torch.sigmoid(tx, out=ty), reps))
-        add("tanh", n, "pytorch", timeit(lambda: torch.tanh(tx, out=ty), reps))
+            "scipy.special.expit", got=y.copy(), x=x)
+        add("tanh", n, "numpy", timeit(lambda: np.tanh(x, out=y), reps), got=y.copy(), x=x)
+        add("exp", n, "pytorch", timeit(lambda: torch.exp(tx, out=ty), reps),
+            got=ty.numpy().copy(), x=x)
+        add("sigmoid", n, "pytorch", timeit(lambda: torch.sigmoid(tx, out=ty), reps),
+            got=ty.numpy().copy(), x=x)
+        add("tanh", n, "pytorch", timeit(lambda: torch.tanh(tx, out=ty), reps),
+            got=ty.numpy().copy(), x=x)
         for op, f in [("exp", jexp), ("sigmoid", jsig), ("tanh", jtanh)]:
             add(op, n, "jax", timeit(lambda: f(jx).block_until_ready(), reps),
-                "jit; allocates its output (no out=)")
+                "jit; allocates its output (no out=)", got=np.asarray(f(jx)), x=x)
     for rows, cols in SOFTMAX:
         x = ramp(rows * cols).reshape(rows, cols)
         y = np.empty_like(x)
@@ -104,14 +135,14 @@ def kernels(reps):
 
         n = rows * cols
         add("softmax_rows", n, "numpy", timeit(np_softmax, reps), "max, exp, sum, divide with out=",
-            rows, cols)
+            rows, cols, got=y.copy(), x=x)
         tx, ty = torch.from_numpy(x), torch.empty(rows, cols)
         add("softmax_rows", n, "pytorch",
             timeit(lambda: torch._softmax(tx, 1, False, out=ty), reps), "aten _softmax.out", rows,
-            cols)
+            cols, got=ty.numpy().copy(), x=x)
         jx = jnp.asarray(x)
         add("softmax_rows", n, "jax", timeit(lambda: jsoft(jx).block_until_ready(), reps),
-            "jit; allocates its output", rows, cols)
+            "jit; allocates its output", rows, cols, got=np.asarray(jsoft(jx)), x=x)
         print(f"peers kernels: softmax {rows}x{cols} done", file=sys.stderr)
     return out
 

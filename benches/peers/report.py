@@ -14,6 +14,10 @@ PEERS = ["numpy", "pytorch", "jax"]
 NAMES = {"numpy": "numpy", "pytorch": "PyTorch", "jax": "JAX", "scikit-learn": "scikit-learn"}
 
 
+def cell(v):
+    return "–" if v is None else f"{v:.2f}"
+
+
 def machine():
     model = "unknown CPU"
     flags = ""
@@ -67,6 +71,15 @@ def main():
         md.append(f"| {op} | {size} | **{got['sigmo']:.2f}** | "
                   + " | ".join(f"{got.get(p, float('nan')):.2f}" for p in PEERS)
                   + f" | {ratio:.2f}× |")
+    md += ["", "Largest error over the same inputs (the ramp −10 … 10), in ULP of the f32 result "
+           "against an f64 reference:", "",
+           "| kernel | elements | sigmo | numpy | PyTorch | JAX |", "|---|---|---|---|---|---|"]
+    for op, n, cols in keys:
+        got = {r["impl"]: r.get("max_ulp") for r in kern
+               if (r["op"], r["n"], r.get("cols")) == (op, n, cols)}
+        size = f"{n // cols}×{cols}" if cols else f"{n:,}"
+        md.append(f"| {op} | {size} | **{cell(got.get('sigmo'))}** | "
+                  + " | ".join(cell(got.get(p)) for p in PEERS) + " |")
     md += ["", "## Training, two threads (samples/s of the median epoch; final test accuracy)", "",
            "| configuration | implementation | samples/s | sigmo ÷ this | test accuracy |",
            "|---|---|---|---|---|"]
