@@ -20,6 +20,7 @@
 
 pub use sigmo_kernels as kernels;
 
+pub mod atomic;
 pub mod data;
 pub mod gemm;
 pub mod info;

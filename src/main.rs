@@ -6,7 +6,6 @@ use sigmo::gemm::Backend;
 use sigmo::kernels::Activation;
 use sigmo::nn::{Init, Loss, Mlp, Optimizer, OutputActivation};
 use sigmo::train::{ConsoleProgress, Schedule, TrainConfig, TrainError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -442,34 +441,12 @@ fn eval(a: EvalArgs) -> Result<ExitCode, Fail> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Checks that `path` can be written: its folder exists and takes a new file, and it is not
-/// a folder itself.
+/// Checks that `path` can be written (see [`sigmo::atomic::probe`]).
 fn probe(path: &Path) -> Result<(), Fail> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if path.is_dir() {
-        return Err(Fail(format!("{}: is a folder, not a file", path.display())));
-    }
-    tempfile::NamedTempFile::new_in(dir)
-        .map(drop)
-        .map_err(|e| Fail(format!("{}: cannot write here: {e}", path.display())))
+    sigmo::atomic::probe(path).map_err(|e| Fail(format!("{}: {e}", path.display())))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+/// Writes `bytes` to `path` atomically (see [`sigmo::atomic::write`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| Fail(format!("{}: cannot write: {e}", path.display())))?;
-    tmp.write_all(bytes)
-        .and_then(|_| sigmo::nn::readable(tmp.as_file()))
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| Fail(format!("{}: cannot write: {e}", path.display())))?;
-    tmp.persist(path)
-        .map_err(|e| Fail(format!("{}: cannot write: {}", path.display(), e.error)))?;
-    Ok(())
+    sigmo::atomic::write(path, bytes).map_err(|e| Fail(format!("{}: {e}", path.display())))
 }

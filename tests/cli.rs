@@ -137,6 +137,18 @@ fn run_err(args: &[&str]) -> String {
     err
 }
 
+/// The accuracy `sigmo eval` prints, in percent.
+fn accuracy_in(text: &str) -> f64 {
+    let pct = text
+        .split("accuracy ")
+        .nth(1)
+        .unwrap()
+        .split('%')
+        .next()
+        .unwrap();
+    pct.parse().unwrap()
+}
+
 /// The final line's accuracy, in percent.
 fn final_accuracy(stdout: &str) -> f64 {
     let line = stdout.lines().last().unwrap();
@@ -221,15 +233,7 @@ fn train_writes_a_report_and_a_model_that_eval_reads() {
         ev.contains("64-32(relu)-10(softmax)") && ev.contains("355 samples"),
         "{ev}"
     );
-    let acc: f64 = ev
-        .split("accuracy ")
-        .nth(1)
-        .unwrap()
-        .split('%')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let acc = accuracy_in(&ev);
     assert!((acc - 100.0 * last).abs() < 0.006, "{ev} vs {last}");
 }
 
@@ -343,15 +347,7 @@ fn eval_takes_test_files_alone() {
         "16",
     ]);
     assert!(ev.contains("1797 samples"), "{ev}");
-    let acc: f64 = ev
-        .split("accuracy ")
-        .nth(1)
-        .unwrap()
-        .split('%')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let acc = accuracy_in(&ev);
     assert!(acc > 95.0, "{ev}");
     // A stated maximum below the largest pixel is an error.
     let err = run_err(&[

@@ -9,7 +9,6 @@ use super::{Loss, Mlp, NnError, OutputActivation};
 use crate::kernels::Activation;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 /// The value of the `format` metadata key of sigmo's model files.
@@ -85,42 +84,7 @@ pub fn save(net: &Mlp, loss: Option<Loss>, path: &Path) -> Result<(), NnError> {
     let data = safetensors::serialize(views, Some(meta))
         .map_err(|e| err(format!("cannot encode: {e}")))?;
 
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sigmo-save-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| {
-            err(format!(
-                "cannot create a temporary file in {}: {e}",
-                dir.display()
-            ))
-        })?;
-    tmp.write_all(&data)
-        .and_then(|_| readable(tmp.as_file()))
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| err(format!("cannot write: {e}")))?;
-    tmp.persist(path)
-        .map_err(|e| err(format!("cannot rename into place: {}", e.error)))?;
-    Ok(())
-}
-
-/// A temporary file is created readable by its owner only; a model or report file is for
-/// others to read too (0644, as a file written directly would be under the usual umask).
-pub fn readable(f: &std::fs::File) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(std::fs::Permissions::from_mode(0o644))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = f;
-        Ok(())
-    }
+    crate::atomic::write(path, &data).map_err(err)
 }
 
 fn le_bytes(v: &[f32]) -> Vec<u8> {

@@ -30,7 +30,7 @@ mod params;
 
 pub use backprop::{one_hot, BatchStats, Grads, Workspace};
 pub use init::Init;
-pub use io::{load, readable, save, FORMAT};
+pub use io::{load, save, FORMAT};
 pub use loss::Loss;
 pub use optim::{Optimizer, OptimizerState};
 
