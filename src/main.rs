@@ -393,10 +393,11 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
     let last = history.last();
     let acc = last.and_then(|e| e.test_accuracy).unwrap_or(f64::NAN);
     println!(
-        "test accuracy {:.2}% ({} samples) after {} epochs, {:.3} s{}",
+        "test accuracy {:.2}% ({} samples) after {} epoch{}, {:.3} s{}",
         100.0 * acc,
         split.test.len(),
         history.epochs.len(),
+        if history.epochs.len() == 1 { "" } else { "s" },
         total,
         a.save
             .as_ref()

@@ -660,7 +660,7 @@ impl Observer for ConsoleProgress {
         }
         let bar = indicatif::ProgressBar::new(batches as u64);
         let style = indicatif::ProgressStyle::with_template(
-            "epoch {prefix} [{bar:30}] {pos}/{len} batches  loss {msg}  {per_sec}",
+            "epoch {prefix} [{bar:30}] {pos}/{len} batches ({per_sec})  loss {msg}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> ");
@@ -671,10 +671,10 @@ impl Observer for ConsoleProgress {
 
     fn batch_end(&mut self, _batch: usize, loss: f64) {
         if let Some(bar) = &self.bar {
-            bar.inc(1);
             if bar.position() % 16 == 0 {
                 bar.set_message(format!("{loss:.4}"));
             }
+            bar.inc(1);
         }
     }
 
