@@ -452,14 +452,9 @@ fn run(
             each_shard(&mut shards, &|sh: &mut Shard| {
                 let loaded = sh.load(train, &idx[sh.span.clone()], classes);
                 let r = sh.rows;
-                sh.result = if let Err(e) = loaded {
-                    Err(e)
-                } else if r == 0 {
-                    // A batch smaller than the shard count leaves a shard empty: its share of
-                    // the gradient is zero (not the last batch's).
-                    sh.grads.clear();
-                    Ok(BatchStats::default())
-                } else {
+                // A batch smaller than the shard count leaves a shard empty (r = 0): its
+                // gradient then comes out zero, not the last batch's.
+                sh.result = loaded.and_then(|_| {
                     sh.ws.loss_and_grad(
                         net_ref,
                         cfg.loss,
@@ -469,7 +464,7 @@ fn run(
                         scale,
                         &mut sh.grads,
                     )
-                };
+                });
             });
             let mut stats = BatchStats::default();
             for sh in &mut shards {
@@ -567,23 +562,18 @@ fn evaluate_in(
             sh.span = start + p.start..start + p.end;
         }
         each_shard(shards, &|sh: &mut Shard| {
-            let r = sh.span.len();
+            let (r, d) = (sh.span.len(), data.dim());
             sh.rows = r;
-            sh.result = if r == 0 {
-                Ok(BatchStats::default())
-            } else {
-                let d = data.dim();
-                sh.x[..r * d].copy_from_slice(&data.features()[sh.span.start * d..sh.span.end * d]);
-                one_hot(
-                    &data.labels()[sh.span.clone()],
-                    classes,
-                    &mut sh.y[..r * classes],
-                )
-                .and_then(|_| {
-                    sh.ws
-                        .evaluate(net, loss, &sh.x[..r * d], &sh.y[..r * classes], r)
-                })
-            };
+            sh.x[..r * d].copy_from_slice(&data.features()[sh.span.start * d..sh.span.end * d]);
+            sh.result = one_hot(
+                &data.labels()[sh.span.clone()],
+                classes,
+                &mut sh.y[..r * classes],
+            )
+            .and_then(|_| {
+                sh.ws
+                    .evaluate(net, loss, &sh.x[..r * d], &sh.y[..r * classes], r)
+            });
         });
         for sh in shards.iter_mut() {
             let r = std::mem::replace(&mut sh.result, Ok(BatchStats::default()))?;

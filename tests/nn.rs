@@ -681,8 +681,26 @@ fn shapes_that_do_not_fit_are_errors_that_say_what() {
         )
         .unwrap_err();
     assert!(e.to_string().contains("gradients"), "{e}");
-    // An empty batch is fine and produces nothing.
+    // An empty batch is fine and produces nothing: no outputs, a zero loss, and zero
+    // gradients (not whatever the last batch left; the trainer's empty shards rely on it).
     assert_eq!(ws.forward(&net, &[], 0).unwrap(), &[] as &[f32]);
+    let x = [0.5f32, -1.0, 2.0];
+    ws.loss_and_grad(
+        &net,
+        Loss::SoftmaxCrossEntropy,
+        &x,
+        &[1.0, 0.0],
+        1,
+        1.0,
+        &mut g,
+    )
+    .unwrap();
+    assert!(g.as_slice().iter().any(|&v| v != 0.0));
+    let s = ws
+        .loss_and_grad(&net, Loss::SoftmaxCrossEntropy, &[], &[], 0, 1.0, &mut g)
+        .unwrap();
+    assert_eq!((s.loss, s.correct), (0.0, 0));
+    assert!(g.as_slice().iter().all(|&v| v == 0.0));
 }
 
 #[test]

@@ -45,11 +45,6 @@ impl Grads {
         &self.data
     }
 
-    /// Sets every gradient to 0.
-    pub fn clear(&mut self) {
-        self.data.fill(0.0);
-    }
-
     /// Whether these gradients are shaped for `net`.
     pub fn fits(&self, net: &Mlp) -> bool {
         self.layout == net.layout
@@ -65,11 +60,6 @@ impl Grads {
         }
         k.axpy(1.0, &other.data, &mut self.data);
         Ok(())
-    }
-
-    /// ‖g‖², the squared norm of all gradients together (∞ or NaN if any is).
-    pub fn norm_sq(&self, k: &Kernels) -> f64 {
-        k.dot(&self.data, &self.data) as f64
     }
 }
 

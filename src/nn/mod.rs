@@ -177,6 +177,35 @@ impl MlpBuilder {
     /// When there are fewer than two sizes, a size is 0, a hidden activation was set past the
     /// hidden layers, or an activation parameter (α) is negative or not finite.
     pub fn build(self) -> Result<Mlp, NnError> {
+        let relu_family = !self.hidden.is_empty()
+            && self.hidden.iter().all(|a| {
+                matches!(
+                    a,
+                    Activation::Relu | Activation::LeakyRelu(_) | Activation::Elu(_)
+                )
+            });
+        let init = self
+            .init
+            .unwrap_or(if relu_family { Init::He } else { Init::Xavier });
+        let mut rng = init::rng(self.seed);
+        let mut net = self.unfilled()?;
+        let Mlp {
+            sizes,
+            params,
+            layout,
+            ..
+        } = &mut net;
+        for (l, &fan_in) in sizes[..sizes.len() - 1].iter().enumerate() {
+            let (w, b) = (layout.w(l), layout.b(l));
+            let (head, bias) = params[w.start..b.end].split_at_mut(w.len());
+            init.fill(&mut rng, fan_in, head, bias);
+        }
+        Ok(net)
+    }
+
+    /// The network with every parameter 0, after the checks [`build`](Self::build) documents:
+    /// for callers that set every parameter themselves.
+    fn unfilled(self) -> Result<Mlp, NnError> {
         let s = &self.sizes;
         if s.len() < 2 {
             return Err(NnError::new(format!(
@@ -205,26 +234,10 @@ impl MlpBuilder {
                 }
             }
         }
-        let relu_family = !self.hidden.is_empty()
-            && self.hidden.iter().all(|a| {
-                matches!(
-                    a,
-                    Activation::Relu | Activation::LeakyRelu(_) | Activation::Elu(_)
-                )
-            });
-        let init = self
-            .init
-            .unwrap_or(if relu_family { Init::He } else { Init::Xavier });
-        let mut rng = init::rng(self.seed);
         let layout = params::Layout::new(s).ok_or_else(|| {
             NnError::new(format!("layer sizes {s:?}: the parameter count overflows"))
         })?;
-        let mut params = zeroed(layout.len(), &format!("layer sizes {s:?}"))?;
-        for (l, &fan_in) in s[..s.len() - 1].iter().enumerate() {
-            let (w, b) = (layout.w(l), layout.b(l));
-            let (head, bias) = params[w.start..b.end].split_at_mut(w.len());
-            init.fill(&mut rng, fan_in, head, bias);
-        }
+        let params = zeroed(layout.len(), &format!("layer sizes {s:?}"))?;
         Ok(Mlp {
             sizes: self.sizes,
             params,
@@ -269,7 +282,7 @@ impl Mlp {
         output: OutputActivation,
         params: Vec<(Vec<f32>, Vec<f32>)>,
     ) -> Result<Mlp, NnError> {
-        let mut b = Mlp::builder(sizes).output(output).init(Init::Xavier);
+        let mut b = Mlp::builder(sizes).output(output);
         if hidden.len() != sizes.len().saturating_sub(2) {
             return Err(NnError::new(format!(
                 "layer sizes {sizes:?} need {} hidden activations, got {}",
@@ -278,7 +291,8 @@ impl Mlp {
             )));
         }
         b.hidden = hidden.to_vec();
-        let mut net = b.build()?;
+        // Every parameter is set below: no random initialisation to throw away.
+        let mut net = b.unfilled()?;
         if params.len() != net.depth() {
             return Err(NnError::new(format!(
                 "layer sizes {sizes:?} need {} layers of parameters, got {}",
