@@ -27,6 +27,8 @@ pub struct Info {
     pub openblas_core: Option<String>,
     /// `OPENBLAS_CORETYPE`, if set (by the user, or by sigmo's re-execution).
     pub openblas_coretype: Option<String>,
+    /// Where the OpenBLAS backend's GEMMs run ([`crate::openblas::routing`]).
+    pub openblas_routing: crate::openblas::Routing,
     /// [`crate::gemm::self_check`] on every compiled backend: the largest error as a fraction
     /// of the tolerance, or what failed.
     pub gemm_check: Vec<(Backend, Result<f64, String>)>,
@@ -57,6 +59,7 @@ impl Info {
             backends: Backend::available(),
             openblas_core: crate::openblas::corename(),
             openblas_coretype: std::env::var(crate::openblas::CORETYPE_ENV).ok(),
+            openblas_routing: crate::openblas::routing().clone(),
             gemm_check: Backend::available()
                 .into_iter()
                 .map(|b| (b, crate::gemm::self_check(b)))
@@ -109,6 +112,14 @@ impl fmt::Display for Info {
                     None => " (detected by OpenBLAS)".to_string(),
                 }
             )?;
+            if let crate::openblas::Routing::MatrixMultiply { wanted, .. } = &self.openblas_routing
+            {
+                writeln!(
+                    f,
+                    "openblas:  generic on this CPU ({wanted} wanted): the openblas backend's \
+                     GEMMs run on matrixmultiply"
+                )?;
+            }
         }
         for (b, r) in &self.gemm_check {
             match r {

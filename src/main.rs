@@ -187,9 +187,9 @@ fn info() -> Result<ExitCode, Fail> {
 fn setup(run: &RunArgs) -> Result<(usize, Backend), Fail> {
     let env_threads = sigmo::threads::from_env()?;
     let threads = match run.threads {
-        Some(0) => return Err(Fail("--threads 0: must be at least 1".into())),
-        Some(t) => t,
-        None => env_threads.unwrap_or_else(sigmo::threads::cores),
+        Some(t) => sigmo::threads::check(t, &format!("--threads {t}"))?,
+        None => env_threads
+            .unwrap_or_else(|| sigmo::threads::cores().min(sigmo::threads::max_threads())),
     };
     sigmo::set_num_threads(threads);
     let backend = match &run.backend {
@@ -252,6 +252,30 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
         return Err(Fail("--epochs 0: must be at least 1".into()));
     }
     let (threads, backend) = setup(&a.run)?;
+    // Before any data is read or any training: no output may replace an input or another
+    // output, and every output's folder must take a file.
+    let outputs: Vec<(String, PathBuf)> = a
+        .save
+        .iter()
+        .flat_map(|p| {
+            [
+                (format!("--save {}", p.display()), p.clone()),
+                (
+                    format!("--save's last-good copy {}", last_good(p).display()),
+                    last_good(p),
+                ),
+            ]
+        })
+        .chain(
+            a.report
+                .iter()
+                .map(|p| (format!("--report {}", p.display()), p.clone())),
+        )
+        .collect();
+    distinct(&outputs, &inputs(&a.data))?;
+    for p in a.save.iter().chain(&a.report) {
+        probe(p)?;
+    }
     let (split, desc) = load(&a.data)?;
     let (dim, classes) = (split.train.dim(), split.train.classes());
     let layers = if a.layers.is_empty() {
@@ -310,6 +334,8 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
         seed: a.seed,
         threads,
         backend,
+        // Checked by setup(): the tier every pass and the optimizer run at.
+        kernels: Some(sigmo::kernels::Kernels::best()),
     };
     if !a.quiet {
         println!(
@@ -326,10 +352,6 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
             sigmo::kernels::Kernels::best().isa(),
         );
     }
-    // Find out now, not after training, whether the outputs can be written.
-    for p in a.save.iter().chain(&a.report) {
-        probe(p)?;
-    }
     let mut progress = ConsoleProgress::new(a.epochs, a.quiet);
     let started = std::time::Instant::now();
     let result = sigmo::train::fit(
@@ -343,12 +365,23 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
     let history = match result {
         Ok(h) => h,
         Err(e @ TrainError::Diverged { .. }) => {
-            // The network is back to its last good weights: keep them if asked to save.
+            // The network is back to its last good weights: keep them if asked to save, but
+            // beside --save, never over it (it may hold a good model of an earlier run).
             let saved = match &a.save {
-                Some(p) => match sigmo::nn::save(&net, Some(loss), p) {
-                    Ok(()) => format!("; saved that model to {}", p.display()),
-                    Err(se) => format!("; could not save it: {se}"),
-                },
+                Some(p) => {
+                    let copy = last_good(p);
+                    match sigmo::nn::save(&net, Some(loss), &copy) {
+                        Ok(()) => format!(
+                            "; {} was left as it was; saved the last good model to {}",
+                            p.display(),
+                            copy.display()
+                        ),
+                        Err(se) => format!(
+                            "; {} was left as it was; the last good model could not be saved: {se}",
+                            p.display()
+                        ),
+                    }
+                }
                 None => String::new(),
             };
             return Err(Fail(format!("{e}{saved}")));
@@ -415,21 +448,18 @@ fn eval(a: EvalArgs) -> Result<ExitCode, Fail> {
         _ => Loss::Quadratic,
     });
     let d = &a.data;
-    let (split, desc) = match (&d.test_images, &d.test_labels, &d.train_images) {
-        (Some(vi), Some(vl), None) => {
-            let t = data::Dataset::load_idx_scaled(vi, vl, d.pixel_max)?;
-            let desc = vi.display().to_string();
-            (
-                Split {
-                    train: t.clone(),
-                    test: t,
-                },
-                desc,
-            )
+    // The test set alone: no copy of it as a training set.
+    let (test, desc) = match (&d.test_images, &d.test_labels, &d.train_images) {
+        (Some(vi), Some(vl), None) => (
+            data::Dataset::load_idx_scaled(vi, vl, d.pixel_max)?,
+            vi.display().to_string(),
+        ),
+        _ => {
+            let (split, desc) = load(d)?;
+            (split.test, desc)
         }
-        _ => load(d)?,
     };
-    let test = &split.test;
+    let test = &test;
     let (l, acc) = sigmo::train::evaluate(&net, test, loss, threads, backend)?;
     println!(
         "{}: {} on {desc} (test, {} samples): accuracy {:.2}%, {} {l:.4}",
@@ -440,6 +470,70 @@ fn eval(a: EvalArgs) -> Result<ExitCode, Fail> {
         loss.name()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where a diverged run saves its last good model: beside `--save`, never over it.
+fn last_good(save: &Path) -> PathBuf {
+    let mut name = save.as_os_str().to_os_string();
+    name.push(".diverged-last-good");
+    PathBuf::from(name)
+}
+
+/// The files the data options read, each with the option that names it (for `--dataset mnist
+/// DIR` and `fashion-mnist [DIR]`, the four files found in the folder; none for `digits`).
+fn inputs(d: &DataArgs) -> Vec<(String, PathBuf)> {
+    let mut v: Vec<(String, PathBuf)> = [
+        ("--train-images", &d.train_images),
+        ("--train-labels", &d.train_labels),
+        ("--test-images", &d.test_images),
+        ("--test-labels", &d.test_labels),
+    ]
+    .into_iter()
+    .filter_map(|(flag, p)| {
+        p.as_ref()
+            .map(|p| (format!("{flag} {}", p.display()), p.clone()))
+    })
+    .collect();
+    let dir = match (d.dataset.first().map(String::as_str), d.dataset.get(1)) {
+        (Some("mnist"), Some(dir)) => Some(PathBuf::from(dir)),
+        (Some("fashion-mnist" | "fashion_mnist"), dir) => Some(
+            dir.map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(data::FASHION_MNIST_DIR)),
+        ),
+        _ => None,
+    };
+    if let Some(files) = dir.and_then(|dir| data::mnist_layout_files(&dir).ok()) {
+        let name = d.dataset[0].as_str();
+        v.extend(
+            files
+                .into_iter()
+                .map(|p| (format!("--dataset {name}'s {}", p.display()), p)),
+        );
+    }
+    v
+}
+
+/// Checks that no two `outputs` name the same file, and that no output names one of the
+/// `inputs` (see [`sigmo::atomic::same_file`]: `./x`, `x`, symlinks and hard links are one
+/// file).
+fn distinct(outputs: &[(String, PathBuf)], inputs: &[(String, PathBuf)]) -> Result<(), Fail> {
+    for (i, (name, p)) in outputs.iter().enumerate() {
+        for (other, q) in &outputs[i + 1..] {
+            if sigmo::atomic::same_file(p, q) {
+                return Err(Fail(format!(
+                    "{name} and {other} name the same file: each output needs its own"
+                )));
+            }
+        }
+        for (input, q) in inputs {
+            if sigmo::atomic::same_file(p, q) {
+                return Err(Fail(format!(
+                    "{name} names the same file as {input}: an output may not replace an input"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks that `path` can be written (see [`sigmo::atomic::probe`]).

@@ -6,6 +6,13 @@
 //! [`ensure_kernels`] first: where the variable is unset and OpenBLAS runs a generic core on a
 //! CPU with AVX2 or AVX-512, the process re-executes itself once with the variable chosen from
 //! the detected ISA. A value the user set is never changed.
+//!
+//! A program of the user's own that links sigmo with `--features openblas` and does not call
+//! [`ensure_kernels`] would get those generic kernels silently. So the first GEMM on the
+//! OpenBLAS backend checks the core ([`routing`]): where OpenBLAS runs a generic core on a
+//! CPU with better kernels and `OPENBLAS_CORETYPE` is unset, the backend's GEMMs run on
+//! matrixmultiply instead, with one warning line on stderr that says why and how to get
+//! OpenBLAS's own kernels; `SIGMO_OPENBLAS_INSIST=1` keeps OpenBLAS regardless.
 
 use sigmo_kernels::Isa;
 
@@ -18,6 +25,8 @@ pub const REEXEC_MARK: &str = "SIGMO_OPENBLAS_REEXEC";
 /// `OPENBLAS_CORETYPE` is unset.
 #[doc(hidden)]
 pub const ASSUME_CORE_ENV: &str = "SIGMO_OPENBLAS_ASSUME_CORE";
+/// Set to `1` to run the OpenBLAS backend on OpenBLAS even where it runs generic kernels.
+pub const INSIST_ENV: &str = "SIGMO_OPENBLAS_INSIST";
 
 /// This CPU's class for OpenBLAS, from its own feature detection (independent of sigmo's
 /// `simd` feature): `Avx512` with AVX-512F/BW/VL (what OpenBLAS's SkylakeX kernels use),
@@ -66,6 +75,66 @@ pub enum CoreStatus {
         /// The one the CPU should run.
         wanted: &'static str,
     },
+}
+
+/// Where the OpenBLAS backend's GEMMs run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Routing {
+    /// On OpenBLAS: its kernels fit the CPU, or the user chose (`OPENBLAS_CORETYPE` set, or
+    /// `SIGMO_OPENBLAS_INSIST=1`), or OpenBLAS is not compiled in (nothing to route).
+    OpenBlas,
+    /// On matrixmultiply: OpenBLAS runs the generic `core` on a CPU that has `wanted`.
+    MatrixMultiply {
+        /// The core OpenBLAS runs.
+        core: String,
+        /// The one this CPU should run.
+        wanted: &'static str,
+    },
+}
+
+/// The routing rule: generic kernels on a better CPU go to matrixmultiply unless the user
+/// set `OPENBLAS_CORETYPE` (`coretype_set`) or insists.
+pub fn routing_for(core: &str, class: Isa, coretype_set: bool, insist: bool) -> Routing {
+    if coretype_set || insist {
+        return Routing::OpenBlas;
+    }
+    match better_core(core, class) {
+        Some(wanted) => Routing::MatrixMultiply {
+            core: core.to_string(),
+            wanted,
+        },
+        None => Routing::OpenBlas,
+    }
+}
+
+/// This process's routing, decided at the first call (OpenBLAS's core cannot change after it
+/// loads), with one warning line on stderr when GEMMs go to matrixmultiply.
+pub fn routing() -> &'static Routing {
+    static ROUTE: std::sync::OnceLock<Routing> = std::sync::OnceLock::new();
+    ROUTE.get_or_init(|| {
+        let Some(core) = corename() else {
+            return Routing::OpenBlas;
+        };
+        let set = std::env::var_os(CORETYPE_ENV).is_some();
+        let core = if set {
+            core
+        } else {
+            std::env::var(ASSUME_CORE_ENV).unwrap_or(core)
+        };
+        let insist = std::env::var(INSIST_ENV).is_ok_and(|v| v.trim() == "1");
+        let r = routing_for(&core, cpu_class(), set, insist);
+        if let Routing::MatrixMultiply { core, wanted } = &r {
+            eprintln!(
+                "sigmo: warning: OpenBLAS runs its generic {core} kernels on this {} CPU, so the \
+                 openblas backend's GEMMs run on matrixmultiply; for OpenBLAS's own kernels set \
+                 {CORETYPE_ENV}={wanted} before the program starts (or call \
+                 sigmo::openblas::ensure_kernels() first in main), or set {INSIST_ENV}=1 to keep \
+                 these",
+                cpu_class()
+            );
+        }
+        r
+    })
 }
 
 /// The core OpenBLAS runs, if compiled in.

@@ -22,15 +22,40 @@ pub fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// The most threads sigmo starts: 4 × [`cores`], at least 16 (so that tests of splitting
+/// run on any machine), at most 1024. More cannot make anything faster, and starting a
+/// million threads takes minutes; a larger count is an error (see [`check`]), never clamped.
+pub fn max_threads() -> usize {
+    cores().saturating_mul(4).clamp(16, 1024)
+}
+
+/// Checks a thread count: at least 1, at most [`max_threads`]. The error says what is wrong
+/// and the limit, after `what` (the option or variable, e.g. `--threads 1000000`).
+///
+/// # Errors
+/// When `n` is 0 or above [`max_threads`].
+pub fn check(n: usize, what: &str) -> Result<usize, String> {
+    let max = max_threads();
+    match n {
+        0 => Err(format!("{what}: must be at least 1")),
+        n if n > max => Err(format!(
+            "{what}: more threads than this machine can use (at most {max}: 4 × {} cores, \
+             within 16..=1024)",
+            cores()
+        )),
+        n => Ok(n),
+    }
+}
+
 /// Parses a `SIGMO_THREADS` value (`None`: unset).
 ///
 /// # Errors
-/// Anything but a whole number ≥ 1, with a message naming the variable.
+/// Anything but a whole number from 1 to [`max_threads`], with a message naming the variable.
 pub fn parse_env_value(v: Option<&str>) -> Result<Option<usize>, String> {
     match v.map(str::trim) {
         None | Some("") => Ok(None),
         Some(s) => match s.parse::<usize>() {
-            Ok(n) if n >= 1 => Ok(Some(n)),
+            Ok(n) if n >= 1 => check(n, &format!("{THREADS_ENV}={s}")).map(Some),
             _ => Err(format!(
                 "{THREADS_ENV}={s:?} is not a thread count (a whole number ≥ 1)"
             )),

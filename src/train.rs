@@ -110,6 +110,9 @@ pub struct TrainConfig {
     pub threads: usize,
     /// The GEMM backend.
     pub backend: Backend,
+    /// The kernel tier for every pass and the optimizer; `None`: [`Kernels::try_best`]
+    /// (the best this CPU runs, or what `SIGMO_ISA` forces), resolved once per run.
+    pub kernels: Option<Kernels>,
 }
 
 impl Default for TrainConfig {
@@ -127,6 +130,7 @@ impl Default for TrainConfig {
             seed: 0,
             threads: 0,
             backend: Backend::default(),
+            kernels: None,
         }
     }
 }
@@ -257,13 +261,23 @@ struct Shard {
 }
 
 impl Shard {
-    fn new(net: &Mlp, cap: usize, backend: Backend) -> Result<Shard, NnError> {
+    fn new(net: &Mlp, cap: usize, backend: Backend, k: Kernels) -> Result<Shard, NnError> {
         Ok(Shard {
-            x: vec![0.0; cap * net.inputs()],
-            y: vec![0.0; cap * net.outputs()],
-            labels: vec![0; cap],
-            ws: Workspace::new(net, cap)?.with_backend(backend),
-            grads: Grads::new(net),
+            // Fallible, as every buffer sized by the network or the batch.
+            x: buffer(cap, net.inputs(), "the shard's inputs")?,
+            y: buffer(cap, net.outputs(), "the shard's targets")?,
+            labels: {
+                let mut l = Vec::new();
+                l.try_reserve_exact(cap).map_err(|_| {
+                    NnError::new(format!("the shard's labels: cannot allocate {cap} bytes"))
+                })?;
+                l.resize(cap, 0u8);
+                l
+            },
+            ws: Workspace::new(net, cap)?
+                .with_backend(backend)
+                .with_kernels(k),
+            grads: Grads::try_new(net)?,
             rows: 0,
             span: 0..0,
             result: Ok(BatchStats::default()),
@@ -277,6 +291,15 @@ impl Shard {
         data.gather(idx, &mut self.x[..r * data.dim()], &mut self.labels[..r]);
         one_hot(&self.labels[..r], classes, &mut self.y[..r * classes])
     }
+}
+
+/// A zeroed buffer of `rows × width` values, or an error naming `what` when the product
+/// overflows or does not fit in memory.
+fn buffer(rows: usize, width: usize, what: &str) -> Result<Vec<f32>, NnError> {
+    let n = rows
+        .checked_mul(width)
+        .ok_or_else(|| NnError::new(format!("{what}: {rows} rows × {width} overflows")))?;
+    crate::nn::zeroed(n, what)
 }
 
 /// Runs `f` on every shard, the shards split over the current rayon pool by recursive
@@ -364,6 +387,7 @@ fn check(
     if !(cfg.l2.is_finite() && cfg.l2 >= 0.0) {
         return bad(format!("l2 = {}: must be finite and ≥ 0", cfg.l2));
     }
+    check_threads(cfg.threads)?;
     cfg.loss.check(net.output_activation())?;
     let step_out = net.output_activation() == OutputActivation::Elementwise(Activation::Step);
     if net.hidden_activations().contains(&Activation::Step) || step_out {
@@ -379,6 +403,27 @@ fn check(
         }
     }
     for d in std::iter::once(train).chain(test) {
+        fits(net, d)?;
+    }
+    Ok(())
+}
+
+/// Checks a thread count (0: [`crate::num_threads`], which a caller may have set to
+/// anything) against [`crate::threads::max_threads`], before any thread is started.
+fn check_threads(threads: usize) -> Result<(), TrainError> {
+    let t = match threads {
+        0 => crate::num_threads(),
+        t => t,
+    };
+    crate::threads::check(t, &format!("{t} threads"))
+        .map(drop)
+        .map_err(TrainError::Config)
+}
+
+/// Checks that the samples of `d` fit the network's inputs and its labels its outputs.
+fn fits(net: &Mlp, d: &Dataset) -> Result<(), TrainError> {
+    let bad = |s: String| Err(TrainError::Config(s));
+    {
         if d.dim() != net.inputs() {
             return bad(format!(
                 "{}: samples have {} features, the network takes {} inputs (layers {:?})",
@@ -412,6 +457,14 @@ pub fn shards_for(net: &Mlp, rows: usize, threads: usize) -> usize {
     n
 }
 
+/// The configuration's kernel tier, or the detected one.
+fn kernels_of(cfg: &TrainConfig) -> Result<Kernels, TrainError> {
+    match cfg.kernels {
+        Some(k) => Ok(k),
+        None => Kernels::try_best().map_err(|e| TrainError::Config(e.to_string())),
+    }
+}
+
 fn run(
     net: &mut Mlp,
     train: &Dataset,
@@ -420,21 +473,21 @@ fn run(
     threads: usize,
     observer: &mut dyn Observer,
 ) -> Result<History, TrainError> {
-    let k = Kernels::try_best().map_err(|e| TrainError::Config(e.to_string()))?;
+    let k = kernels_of(cfg)?;
     let bs = cfg.batch_size.min(train.len());
     let n_shards = shards_for(net, bs, threads);
     let cap = bs.div_ceil(n_shards);
     let mut shards = (0..n_shards)
-        .map(|_| Shard::new(net, cap, cfg.backend))
+        .map(|_| Shard::new(net, cap, cfg.backend, k))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut opt = OptimizerState::new(cfg.optimizer, cfg.l2, net)?;
+    let mut opt = OptimizerState::with_kernels(cfg.optimizer, cfg.l2, net, k)?;
     let mut order = crate::data::Batches::new(train.len(), cfg.seed);
     let classes = net.outputs();
     let n_batches = train.len().div_ceil(bs);
     let mut history = History::default();
     let base_lr = cfg.optimizer.lr();
     // The weights before the last step: this batch's loss was finite with them.
-    let mut good = net.clone();
+    let mut good = net.try_clone()?;
     let mut have_good = false;
     let total_steps = n_batches.saturating_mul(cfg.epochs);
 
@@ -603,18 +656,26 @@ pub fn evaluate(
         backend,
         ..TrainConfig::default()
     };
-    check(net, data, None, &cfg)?;
+    // Not `check`: evaluation needs no derivative (a step network evaluates), no batch size
+    // and no optimizer.
+    check_threads(threads)?;
+    loss.check(net.output_activation())?;
     if data.is_empty() {
-        return Err(TrainError::Config(format!("{}: no samples", data.name())));
+        return Err(TrainError::Config(format!(
+            "{}: the evaluation set is empty",
+            data.name()
+        )));
     }
+    fits(net, data)?;
     let threads = match threads {
         0 => crate::num_threads(),
         t => t,
     };
+    let k = kernels_of(&cfg)?;
     let rows = 256.min(data.len());
     let n = shards_for(net, rows, threads);
     let mut shards = (0..n)
-        .map(|_| Shard::new(net, rows.div_ceil(n), backend))
+        .map(|_| Shard::new(net, rows.div_ceil(n), backend, k))
         .collect::<Result<Vec<_>, _>>()?;
     let s = pool(threads)?.install(|| evaluate_in(net, data, loss, &mut shards))?;
     let len = data.len() as f64;

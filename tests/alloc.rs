@@ -86,9 +86,54 @@ fn run(data: &Dataset, net: &mut Mlp, cfg: &TrainConfig) -> Count {
 /// The counter is process-wide: the tests here take turns.
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// The allocations matrixmultiply makes in one epoch: one per GEMM call.
-fn packing_buffers(layers: usize, batches: usize, test_chunks: usize, shards: usize) -> usize {
-    shards * (batches * (3 * layers - 1) + test_chunks * layers)
+/// The allocations matrixmultiply makes in one epoch: one per GEMM call it runs (products
+/// with a short side run on sigmo's unpacked engine, which allocates nothing), for a network
+/// of `sizes`, training batches (shards) of `train_rows` rows and evaluation chunks of
+/// `eval_rows`: per layer a forward X·W and a dW = Xᵀ·δ, and δ·Wᵀ for every layer but the
+/// first; evaluation runs the forward products only.
+fn packing_buffers(sizes: &[usize], train_rows: &[usize], eval_rows: &[usize]) -> usize {
+    use sigmo::gemm::{Engine, MatMut, MatRef};
+    let on_mm = |m: usize, k: usize, n: usize, ta: bool, tb: bool| {
+        let (a, b, mut c) = (
+            vec![0.0f32; m * k],
+            vec![0.0f32; k * n],
+            vec![0.0f32; m * n],
+        );
+        let av = if ta {
+            MatRef::new(&a, k, m).unwrap().t()
+        } else {
+            MatRef::new(&a, m, k).unwrap()
+        };
+        let bv = if tb {
+            MatRef::new(&b, n, k).unwrap().t()
+        } else {
+            MatRef::new(&b, k, n).unwrap()
+        };
+        let cv = MatMut::new(&mut c, m, n).unwrap();
+        usize::from(Backend::MatrixMultiply.engine_for(&av, &bv, &cv) == Engine::MatrixMultiply)
+    };
+    let mut calls = 0;
+    for &r in train_rows {
+        for (l, p) in sizes.windows(2).enumerate() {
+            calls += on_mm(r, p[0], p[1], false, false) + on_mm(p[0], r, p[1], true, false);
+            if l > 0 {
+                calls += on_mm(r, p[1], p[0], false, true);
+            }
+        }
+    }
+    for &r in eval_rows {
+        for p in sizes.windows(2) {
+            calls += on_mm(r, p[0], p[1], false, false);
+        }
+    }
+    calls
+}
+
+/// Rows of each batch of `batch` over `n` samples.
+fn batch_rows(n: usize, batch: usize) -> Vec<usize> {
+    (0..n.div_ceil(batch))
+        .map(|b| batch.min(n - b * batch))
+        .collect()
 }
 
 fn expected(backend: Backend, gemm_calls: usize) -> usize {
@@ -128,7 +173,8 @@ fn an_epoch_allocates_nothing_on_one_thread() {
             let c = run(&s.train, &mut net, &cfg);
             let batches = s.train.len().div_ceil(32);
             assert_eq!(c.batches, 3 * batches);
-            let want = expected(backend, packing_buffers(2, batches, batches, 1));
+            let rows = batch_rows(s.train.len(), 32);
+            let want = expected(backend, packing_buffers(&[64, 32, 10], &rows, &rows));
             assert_eq!(
                 c.per_epoch,
                 vec![want; 3],
@@ -167,8 +213,11 @@ fn an_epoch_allocates_nothing_on_two_threads() {
             ..TrainConfig::default()
         };
         let c = run(&d, &mut wide, &cfg);
-        // 8 batches of 2 shards; the test pass in 8 chunks of 2 × 64 rows.
-        let want = expected(backend, packing_buffers(2, 8, 8, 2));
+        // 8 batches of 2 shards of 64 rows; the test pass in 8 chunks of 2 × 64 rows.
+        let want = expected(
+            backend,
+            packing_buffers(&[dim, 256, 10], &[64; 16], &[64; 16]),
+        );
         assert_eq!(
             c.per_epoch,
             vec![want; 3],

@@ -247,7 +247,8 @@ fn general_strides_and_the_blas_fallback() {
     let mut r = Rng(5);
     for be in Backend::available() {
         // Both strides ≠ 1 in A: every second element of every third row.
-        let (m, k, n) = (9, 11, 13);
+        // Both sides above SMALL_MAX_SIDE, so that a backend's own engine takes the call.
+        let (m, k, n) = (19, 21, 13);
         let big = r.vec(3 * m * 2 * k);
         let a = MatRef::from_strides(&big, m, k, 2 * k * 3, 2).unwrap();
         let bs = Stored::new(&mut r, k, n, false, 0);
@@ -715,4 +716,44 @@ fn threads_split_by_columns_when_b_is_larger() {
         }
     }
     sigmo::set_num_threads(0);
+}
+
+#[test]
+fn short_products_run_on_the_small_engine_on_every_backend() {
+    // Nielsen's network at batch 10: the forward X·W (10×784·784×30) and dW = Xᵀ·δ
+    // (784×10·10×30) have a short side; δ·Wᵀ reads W's transpose (strided B), which the small
+    // engine does not take.
+    let mut r = Rng(11);
+    for be in Backend::available() {
+        for (m, k, n, trans_a, trans_b, small) in [
+            (10, 784, 30, false, false, true),
+            (784, 10, 30, true, false, true),
+            (10, 30, 784, false, true, false),
+            (17, 17, 30, false, false, false),
+        ] {
+            let a = Stored::new(&mut r, m, k, trans_a, 1);
+            let b = Stored::new(&mut r, k, n, trans_b, 0);
+            let mut c = vec![f32::NAN; m * n];
+            let cm = MatMut::new(&mut c, m, n).unwrap();
+            let engine = be.engine_for(&a.view(), &b.view(), &cm);
+            assert_eq!(
+                engine == Engine::Small,
+                small,
+                "{be} {m}×{k}×{n}: {engine:?}"
+            );
+            be.gemm(1.0, a.view(), b.view(), 0.0, cm).unwrap();
+            for i in 0..m {
+                for j in 0..n {
+                    let (mut want, mut mag) = (0.0f64, 0.0f64);
+                    for p in 0..k {
+                        want += a.at(i, p) * b.at(p, j);
+                        mag += (a.at(i, p) * b.at(p, j)).abs();
+                    }
+                    let tol = 2.0 * (k as f64 + 2.0) * f64::from(f32::EPSILON) * mag;
+                    let got = f64::from(c[i * n + j]);
+                    assert!((got - want).abs() <= tol, "{be} {m}×{k}×{n} C({i},{j})");
+                }
+            }
+        }
+    }
 }

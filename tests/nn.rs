@@ -764,3 +764,59 @@ fn describe_and_classify() {
     assert_eq!(sigmo::nn::argmax(&[0.1, 0.7, 0.7, f32::NAN]), 1);
     assert_eq!(sigmo::nn::argmax(&[f32::NAN, 0.5]), 1);
 }
+
+#[test]
+fn optimizer_updates_have_the_same_bits_at_every_tier() {
+    use sigmo::kernels::{Isa, Kernels};
+    // Odd sizes: no layer's weights or biases fill whole registers, so every block has a
+    // masked tail; 3 steps with gradients of real samples.
+    let net0 = Mlp::builder(&[37, 29, 13]).seed(5).build().unwrap();
+    let rows = 3;
+    let x: Vec<f32> = (0..rows * 37)
+        .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
+        .collect();
+    let y: Vec<f32> = (0..rows * 13)
+        .map(|i| (i % 13 == i / 13) as u8 as f32)
+        .collect();
+    for (opt, l2) in [
+        (Optimizer::sgd(0.1, 0.0), 0.0),
+        (Optimizer::sgd(0.05, 0.9), 1e-3),
+        (Optimizer::adam(0.01), 1e-4),
+    ] {
+        let mut runs: Vec<(Isa, Vec<f32>)> = Vec::new();
+        for isa in Isa::available() {
+            let k = Kernels::new(isa).unwrap();
+            let mut net = net0.clone();
+            let mut st = OptimizerState::with_kernels(opt, l2, &net, k).unwrap();
+            let mut ws = Workspace::new(&net, rows).unwrap();
+            for _ in 0..3 {
+                let mut g = Grads::new(&net);
+                ws.loss_and_grad(
+                    &net,
+                    Loss::Quadratic,
+                    &x,
+                    &y,
+                    rows,
+                    1.0 / rows as f32,
+                    &mut g,
+                )
+                .unwrap();
+                st.step(&mut net, &g).unwrap();
+            }
+            let p: Vec<f32> = (0..net.depth())
+                .flat_map(|l| net.weights(l).iter().chain(net.biases(l)).copied())
+                .collect();
+            assert!(p.iter().all(|v| v.is_finite()));
+            assert_ne!(
+                p,
+                flatten(&net0).iter().map(|&v| v as f32).collect::<Vec<_>>()
+            );
+            runs.push((isa, p));
+        }
+        let (isa0, p0) = &runs[0];
+        for (isa, p) in &runs[1..] {
+            let same = p.iter().zip(p0).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{opt}: {isa} and {isa0} differ");
+        }
+    }
+}

@@ -382,3 +382,39 @@ fn broken_model_files_are_errors_naming_the_file() {
         .to_string();
     assert!(e.contains("missing: cannot read"), "{e}");
 }
+
+#[test]
+fn training_gives_the_same_bits_at_every_fma_tier_it_is_given() {
+    use sigmo::kernels::{Isa, Kernels};
+    // The tier travels in TrainConfig to every pass and to the optimizer; the FMA tiers
+    // (Scalar, AVX2, AVX-512) run the same operations, so the trained weights agree.
+    let s = data::digits();
+    let train = s.train.subset("digits 300", &(0..300).collect::<Vec<_>>());
+    for (opt, threads) in [(Optimizer::sgd(0.05, 0.9), 1), (Optimizer::adam(1e-3), 2)] {
+        let mut runs = Vec::new();
+        for isa in Isa::available().into_iter().filter(|i| i.has_fma()) {
+            let mut net = digits_net(3);
+            let c = TrainConfig {
+                epochs: 2,
+                optimizer: opt,
+                l2: 1e-4,
+                kernels: Some(Kernels::new(isa).unwrap()),
+                ..cfg(2, threads)
+            };
+            fit(&mut net, &train, None, &c, &mut ()).unwrap();
+            let bits: Vec<u32> = (0..net.depth())
+                .flat_map(|l| {
+                    net.weights(l)
+                        .iter()
+                        .chain(net.biases(l))
+                        .map(|v| v.to_bits())
+                })
+                .collect();
+            runs.push((isa, bits));
+        }
+        assert!(!runs.is_empty());
+        for (isa, bits) in &runs[1..] {
+            assert!(bits == &runs[0].1, "{opt}: {isa} and {} differ", runs[0].0);
+        }
+    }
+}

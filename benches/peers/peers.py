@@ -1,229 +1,148 @@
 #!/usr/bin/env python3
-"""The peers' side of the comparison: numpy, PyTorch (CPU, eager) and JAX (jit, CPU) on the
-kernels exp, sigmoid, tanh and row softmax, and PyTorch, JAX, scikit-learn's MLPClassifier and
-a numpy MLP on the two training configurations, with the protocol of sigmo's side
-(examples/peers_sigmo.rs): the same inputs, sizes and hyper-parameters, warm-up, then the
-median of several repetitions of loops lasting at least 20 ms.
+"""One Python peer, one measurement group, one process (harness.py starts it):
 
-    peers.py kernels OUT.json [--quick]     # run with 1 thread (run.sh sets the variables)
-    peers.py train OUT.json [--quick]       # run with 2 threads
+    peers.py kernels LIB CASES_DIR OUT.json [--reps R]
+    peers.py train LIB CONFIG OUT.json --init INIT.f32 [--quick]
 
-The thread count comes from the environment, which run.sh sets the same for every library
-before Python starts: OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS, and XLA_FLAGS for
-JAX; PyTorch is also told torch.set_num_threads().
+LIB is numpy, pytorch, jax or scikit-learn; CONFIG is W, N or digits (common.CONFIGS). The
+process imports that library alone (numpy carries the data for all of them). The thread
+count comes from the environment, which harness.py sets for this process only
+(OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS, XLA_FLAGS); PyTorch is also told
+torch.set_num_threads(). Kernel outputs are written beside the inputs for harness.py to
+check against one f64 reference.
 """
-import gzip
 import json
 import os
-import statistics
-import struct
 import sys
 import time
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
+import common
+
 THREADS = int(os.environ.get("OMP_NUM_THREADS", "1"))
-SIZES = [4096, 65536, 1 << 20]
-SOFTMAX = [(4096, 10), (1024, 128), (256, 1000)]
-
-
-def timeit(f, reps):
-    """Seconds per call of f: warm-up (≥ 50 ms and 3 calls), then the median of `reps`
-    timings of enough calls to last ≥ 20 ms."""
-    start = time.perf_counter()
-    calls = 0
-    while time.perf_counter() - start < 0.05 or calls < 3:
-        f()
-        calls += 1
-    per = (time.perf_counter() - start) / calls
-    inner = max(1, int(np.ceil(0.02 / per)))
-    ts = []
-    for _ in range(reps):
-        s = time.perf_counter()
-        for _ in range(inner):
-            f()
-        ts.append((time.perf_counter() - s) / inner)
-    return statistics.median(ts)
-
-
-def ramp(n):
-    # The same values as sigmo's side: -10 + 20·i/n, computed in f32.
-    return (np.float32(-10.0) + np.float32(20.0) * (np.arange(n, dtype=np.float32) / np.float32(n))).astype(np.float32)
 
 
 # ---------------------------------------------------------------- kernels
 
-def ulp_of(want):
-    """One unit in the last place of the f32 nearest `want` (as sigmo's reference::ulp_of)."""
-    a = np.abs(want)
-    e = np.maximum(np.floor(np.log2(np.where(a == 0, 2.0 ** -126, a))), -126)
-    return np.power(2.0, e - 23)
+def kernel_fns(lib):
+    """op → f(x, y) computing y from x (y is written in place where the library can; JAX
+    returns a new array, which f copies into y only when asked for the check)."""
+    if lib == "numpy":
+        import scipy.special
 
-
-def max_ulp(got, want):
-    """The largest error of the f32 `got` against the f64 `want`, in ULP."""
-    got = np.asarray(got, dtype=np.float64).ravel()
-    want = np.asarray(want, dtype=np.float64).ravel()
-    return float(np.max(np.abs(got - want) / ulp_of(want)))
-
-
-def reference(op, x):
-    x = x.astype(np.float64)
-    if op == "exp":
-        return np.exp(x)
-    if op == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-x))
-    if op == "tanh":
-        return np.tanh(x)
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def kernels(reps):
-    import jax
-    import jax.numpy as jnp
-    import scipy.special
-    import torch
-    torch.set_num_threads(THREADS)
-    out = []
-
-    def add(op, n, impl, s, note="", rows=None, cols=None, got=None, x=None):
-        r = {"kind": "kernel", "op": op, "n": n, "impl": impl, "threads": THREADS, "seconds": s,
-             "gelem_per_s": n / s / 1e9}
-        if got is not None:
-            r["max_ulp"] = max_ulp(np.asarray(got), reference(op, x))
-        if rows:
-            r.update(rows=rows, cols=cols)
-        if note:
-            r["note"] = note
-        out.append(r)
-
-    jexp, jsig, jtanh = jax.jit(jnp.exp), jax.jit(jax.nn.sigmoid), jax.jit(jnp.tanh)
-    jsoft = jax.jit(lambda x: jax.nn.softmax(x, axis=1))
-    for n in SIZES:
-        x = ramp(n)
-        y = np.empty_like(x)
-        tx, ty = torch.from_numpy(x), torch.empty(n)
-        jx = jnp.asarray(x)
-        add("exp", n, "numpy", timeit(lambda: np.exp(x, out=y), reps), got=y.copy(), x=x)
-        add("sigmoid", n, "numpy", timeit(lambda: scipy.special.expit(x, out=y), reps),
-            "scipy.special.expit", got=y.copy(), x=x)
-        add("tanh", n, "numpy", timeit(lambda: np.tanh(x, out=y), reps), got=y.copy(), x=x)
-        add("exp", n, "pytorch", timeit(lambda: torch.exp(tx, out=ty), reps),
-            got=ty.numpy().copy(), x=x)
-        add("sigmoid", n, "pytorch", timeit(lambda: torch.sigmoid(tx, out=ty), reps),
-            got=ty.numpy().copy(), x=x)
-        add("tanh", n, "pytorch", timeit(lambda: torch.tanh(tx, out=ty), reps),
-            got=ty.numpy().copy(), x=x)
-        for op, f in [("exp", jexp), ("sigmoid", jsig), ("tanh", jtanh)]:
-            add(op, n, "jax", timeit(lambda: f(jx).block_until_ready(), reps),
-                "jit; allocates its output (no out=)", got=np.asarray(f(jx)), x=x)
-    for rows, cols in SOFTMAX:
-        x = ramp(rows * cols).reshape(rows, cols)
-        y = np.empty_like(x)
-        m = np.empty((rows, 1), np.float32)
-        s = np.empty((rows, 1), np.float32)
-
-        def np_softmax():
-            np.max(x, axis=1, keepdims=True, out=m)
+        def np_softmax(x, y):
+            m = x.max(axis=1, keepdims=True)
             np.subtract(x, m, out=y)
             np.exp(y, out=y)
-            np.sum(y, axis=1, keepdims=True, out=s)
-            np.divide(y, s, out=y)
+            y /= y.sum(axis=1, keepdims=True)
 
-        n = rows * cols
-        add("softmax_rows", n, "numpy", timeit(np_softmax, reps), "max, exp, sum, divide with out=",
-            rows, cols, got=y.copy(), x=x)
-        tx, ty = torch.from_numpy(x), torch.empty(rows, cols)
-        add("softmax_rows", n, "pytorch",
-            timeit(lambda: torch._softmax(tx, 1, False, out=ty), reps), "aten _softmax.out", rows,
-            cols, got=ty.numpy().copy(), x=x)
-        jx = jnp.asarray(x)
-        add("softmax_rows", n, "jax", timeit(lambda: jsoft(jx).block_until_ready(), reps),
-            "jit; allocates its output", rows, cols, got=np.asarray(jsoft(jx)), x=x)
-        print(f"peers kernels: softmax {rows}x{cols} done", file=sys.stderr)
-    return out
+        def np_log_softmax(x, y):
+            m = x.max(axis=1, keepdims=True)
+            np.subtract(x, m, out=y)
+            s = np.log(np.exp(y).sum(axis=1, keepdims=True))
+            y -= s
 
-
-# ---------------------------------------------------------------- data
-
-def idx(path):
-    with open(path, "rb") as f:
-        b = f.read()
-    if b[:2] == b"\x1f\x8b":
-        b = gzip.decompress(b)
-    nd = b[3]
-    dims = struct.unpack(">" + "I" * nd, b[4:4 + 4 * nd])
-    return np.frombuffer(b, np.uint8, offset=4 + 4 * nd).reshape(dims)
-
-
-def digits():
-    """The embedded digits with sigmo's split: every 5th sample of each class, in file order,
-    to test; pixels / 16."""
-    x = idx(os.path.join(REPO, "data", "digits8x8-images-idx3-ubyte.gz")).reshape(-1, 64)
-    y = idx(os.path.join(REPO, "data", "digits8x8-labels-idx1-ubyte.gz"))
-    seen = np.zeros(10, int)
-    test = np.zeros(len(y), bool)
-    for i, l in enumerate(y):
-        seen[l] += 1
-        test[i] = seen[l] % 5 == 0
-    x = x.astype(np.float32) / np.float32(16)
-    return x[~test], y[~test].astype(np.int64), x[test], y[test].astype(np.int64)
-
-
-def fashion():
-    d = "/usr/share/datasets/fashion-mnist"
-    f = lambda n: os.path.join(d, n)
-    xtr = idx(f("train-images-idx3-ubyte.gz")).reshape(-1, 784).astype(np.float32) / np.float32(255)
-    ytr = idx(f("train-labels-idx1-ubyte.gz")).astype(np.int64)
-    xte = idx(f("t10k-images-idx3-ubyte.gz")).reshape(-1, 784).astype(np.float32) / np.float32(255)
-    yte = idx(f("t10k-labels-idx1-ubyte.gz")).astype(np.int64)
-    return xtr, ytr, xte, yte
+        return {
+            "exp": lambda x, y: np.exp(x, out=y),
+            "sigmoid": lambda x, y: scipy.special.expit(x, out=y),
+            "tanh": lambda x, y: np.tanh(x, out=y),
+            "softmax_rows": np_softmax,
+            "log_softmax_rows": np_log_softmax,
+        }, "numpy " + np.__version__
+    if lib == "pytorch":
+        import torch
+        torch.set_num_threads(THREADS)
+        t = torch.from_numpy
+        return {
+            "exp": lambda x, y: torch.exp(t(x), out=t(y)),
+            "sigmoid": lambda x, y: torch.sigmoid(t(x), out=t(y)),
+            "tanh": lambda x, y: torch.tanh(t(x), out=t(y)),
+            "softmax_rows": lambda x, y: torch._softmax(t(x), 1, False, out=t(y)),
+            "log_softmax_rows": lambda x, y: torch._log_softmax(t(x), 1, False, out=t(y)),
+        }, "torch " + torch.__version__
+    if lib == "jax":
+        import jax
+        import jax.numpy as jnp
+        fns = {
+            "exp": jax.jit(jnp.exp),
+            "sigmoid": jax.jit(jax.nn.sigmoid),
+            "tanh": jax.jit(jnp.tanh),
+            "softmax_rows": jax.jit(lambda x: jax.nn.softmax(x, axis=1)),
+            "log_softmax_rows": jax.jit(lambda x: jax.nn.log_softmax(x, axis=1)),
+        }
+        timed = {op: (lambda f: lambda jx, y: f(jx).block_until_ready())(f)
+                 for op, f in fns.items()}
+        # The check reads JAX's own output array.
+        timed["result"] = lambda op, jx: np.asarray(fns[op](jx))
+        return timed, "jax " + jax.__version__
+    raise SystemExit(f"peers.py: no kernels for {lib}")
 
 
-# The two configurations: layers, optimizer, lr, momentum, l2, batch, epochs.
-CONFIGS = {
-    "digits": dict(layers=[64, 256, 10], opt="adam", lr=1e-3, momentum=0.0, l2=0.0, batch=32,
-                   epochs=30),
-    "fashion": dict(layers=[784, 512, 256, 10], opt="sgd", lr=0.05, momentum=0.9, l2=1e-4,
-                    batch=128, epochs=5),
-}
+def kernels(lib, folder, out, reps):
+    fns, version = kernel_fns(lib)
+    outdir = os.path.join(folder, "out", lib)
+    os.makedirs(outdir, exist_ok=True)
+    recs = []
+    for c in common.read_cases(folder):
+        x = c["x"]
+        if c["op"] in ("exp", "sigmoid", "tanh"):
+            x = x.ravel()
+        y = np.empty_like(x)
+        f = fns[c["op"]]
+        arg = x
+        if lib == "jax":
+            import jax.numpy as jnp
+            arg = jnp.asarray(x)
+        s = common.timeit(lambda: f(arg, y), reps)
+        if lib == "jax":
+            y = fns["result"](c["op"], arg)
+        y.astype(np.float32).tofile(os.path.join(outdir, common.file_name(c["name"])))
+        recs.append({"name": c["name"], "impl": lib, "threads": THREADS, "seconds": s,
+                     "elements": int(x.size)})
+    write(out, recs, version)
 
 
-def he(rng, fan_in, fan_out):
-    return (rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+# ---------------------------------------------------------------- training
 
-
-def train_torch(cfg, data, seed):
+def train_torch(cfg, data, rng):
     import torch
     torch.set_num_threads(THREADS)
-    torch.manual_seed(seed)
+    torch.manual_seed(0)
     xtr, ytr, xte, yte = (torch.from_numpy(a) for a in data)
-    L = cfg["layers"]
+    layers = []
+    for w, b in cfg["init_params"]:
+        lin = torch.nn.Linear(w.shape[0], w.shape[1])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w.T.copy()))
+            lin.bias.copy_(torch.from_numpy(b))
+        layers.append(lin)
     mods = []
-    for i in range(len(L) - 1):
-        mods.append(torch.nn.Linear(L[i], L[i + 1]))
-        if i < len(L) - 2:
+    for i, lin in enumerate(layers):
+        mods.append(lin)
+        if cfg["act"] == "sigmoid":
+            mods.append(torch.nn.Sigmoid())
+        elif i < len(layers) - 1:
             mods.append(torch.nn.ReLU())
     net = torch.nn.Sequential(*mods)
-    for m in net:
-        if isinstance(m, torch.nn.Linear):
-            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            torch.nn.init.zeros_(m.bias)
-    weights = [m.weight for m in net if isinstance(m, torch.nn.Linear)]
-    biases = [m.bias for m in net if isinstance(m, torch.nn.Linear)]
-    groups = [{"params": weights, "weight_decay": cfg["l2"]}, {"params": biases, "weight_decay": 0.0}]
+    weights = [m.weight for m in layers]
+    biases = [m.bias for m in layers]
+    groups = [{"params": weights, "weight_decay": cfg["l2"]},
+              {"params": biases, "weight_decay": 0.0}]
     if cfg["opt"] == "sgd":
         opt = torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"])
     else:
         opt = torch.optim.Adam(groups, lr=cfg["lr"])
-    lossf = torch.nn.CrossEntropyLoss()
-    g = torch.Generator().manual_seed(seed)
+    if cfg["loss"] == "quadratic":
+        eye = torch.eye(10)
+
+        def lossf(a, y):
+            return 0.5 * ((a - eye[y]) ** 2).sum(1).mean()
+    else:
+        lossf = torch.nn.CrossEntropyLoss()
     secs = []
     for _ in range(cfg["epochs"]):
-        perm = torch.randperm(len(ytr), generator=g)
+        perm = torch.from_numpy(rng.permutation(len(ytr)))
         t = time.perf_counter()
         for s in range(0, len(ytr), cfg["batch"]):
             ix = perm[s:s + cfg["batch"]]
@@ -237,24 +156,26 @@ def train_torch(cfg, data, seed):
     return secs, acc
 
 
-def train_jax(cfg, data, seed):
+def train_jax(cfg, data, rng):
     import jax
     import jax.numpy as jnp
     xtr, ytr, xte, yte = data
-    L = cfg["layers"]
-    rng = np.random.default_rng(seed)
-    params = [(jnp.asarray(he(rng, L[i], L[i + 1])), jnp.zeros(L[i + 1], jnp.float32))
-              for i in range(len(L) - 1)]
+    params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in cfg["init_params"]]
+    sigmoid_net = cfg["act"] == "sigmoid"
 
     def forward(p, x):
         for w, b in p[:-1]:
-            x = jax.nn.relu(x @ w + b)
+            z = x @ w + b
+            x = jax.nn.sigmoid(z) if sigmoid_net else jax.nn.relu(z)
         w, b = p[-1]
-        return x @ w + b
+        z = x @ w + b
+        return jax.nn.sigmoid(z) if sigmoid_net else z
 
     def loss(p, x, y):
-        logits = forward(p, x)
-        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], 1))
+        out = forward(p, x)
+        if cfg["loss"] == "quadratic":
+            return 0.5 * jnp.mean(jnp.sum((out - jax.nn.one_hot(y, 10)) ** 2, axis=1))
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(out), y[:, None], 1))
 
     lr, mu, l2 = cfg["lr"], cfg["momentum"], cfg["l2"]
     if cfg["opt"] == "sgd":
@@ -305,11 +226,13 @@ def train_jax(cfg, data, seed):
     return secs, acc
 
 
-def train_sklearn(cfg, data, seed):
+def train_sklearn(cfg, data, rng):
     from sklearn.neural_network import MLPClassifier
+    if cfg["loss"] == "quadratic":
+        raise SystemExit("scikit-learn cannot express a quadratic loss on sigmoid outputs")
     xtr, ytr, xte, yte = data
     kw = dict(hidden_layer_sizes=tuple(cfg["layers"][1:-1]), activation="relu",
-              batch_size=cfg["batch"], learning_rate_init=cfg["lr"], random_state=seed,
+              batch_size=cfg["batch"], learning_rate_init=cfg["lr"], random_state=0,
               shuffle=True, max_iter=1, tol=0.0,
               # sklearn divides alpha·W by the batch size: alpha = λ·batch gives λ·W.
               alpha=cfg["l2"] * cfg["batch"])
@@ -328,22 +251,29 @@ def train_sklearn(cfg, data, seed):
     return secs, float(clf.score(xte, yte))
 
 
-def train_numpy(cfg, data, seed):
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def train_numpy(cfg, data, rng):
     xtr, ytr, xte, yte = data
-    L = cfg["layers"]
-    rng = np.random.default_rng(seed)
-    W = [he(rng, L[i], L[i + 1]) for i in range(len(L) - 1)]
-    B = [np.zeros(L[i + 1], np.float32) for i in range(len(L) - 1)]
+    ps = cfg["init_params"]
+    W = [w for w, _ in ps]
+    B = [b for _, b in ps]
     M = [np.zeros_like(p) for p in W + B]
     V = [np.zeros_like(p) for p in W + B]
     lr, mu, l2 = np.float32(cfg["lr"]), np.float32(cfg["momentum"]), np.float32(cfg["l2"])
     b1, b2, eps = np.float32(0.9), np.float32(0.999), np.float32(1e-8)
+    sig = cfg["act"] == "sigmoid"
+    eye = np.eye(10, dtype=np.float32)
 
     def forward(x):
         acts = [x]
         for i in range(len(W)):
             z = acts[-1] @ W[i] + B[i]
-            if i < len(W) - 1:
+            if sig:
+                z = sigmoid(z)
+            elif i < len(W) - 1:
                 np.maximum(z, 0, out=z)
             acts.append(z)
         return acts
@@ -357,22 +287,30 @@ def train_numpy(cfg, data, seed):
             ix = perm[s:s + cfg["batch"]]
             x, y = xtr[ix], ytr[ix]
             acts = forward(x)
-            z = acts[-1]
-            z -= z.max(1, keepdims=True)
-            np.exp(z, out=z)
-            z /= z.sum(1, keepdims=True)
-            z[np.arange(len(y)), y] -= 1
-            d = z / np.float32(len(y))
+            a = acts[-1]
+            if cfg["loss"] == "quadratic":
+                d = (a - eye[y]) * a * (1 - a) / np.float32(len(y))
+            else:
+                a -= a.max(1, keepdims=True)
+                np.exp(a, out=a)
+                a /= a.sum(1, keepdims=True)
+                a[np.arange(len(y)), y] -= 1
+                d = a / np.float32(len(y))
             grads = [None] * (2 * len(W))
             for i in range(len(W) - 1, -1, -1):
-                grads[i] = acts[i].T @ d + l2 * W[i]
+                grads[i] = acts[i].T @ d
+                if l2:
+                    grads[i] += l2 * W[i]
                 grads[len(W) + i] = d.sum(0)
                 if i > 0:
-                    d = (d @ W[i].T) * (acts[i] > 0)
+                    d = d @ W[i].T
+                    d *= acts[i] * (1 - acts[i]) if sig else (acts[i] > 0)
             t_step += 1
             params = W + B
             for j, (p, g) in enumerate(zip(params, grads)):
-                if cfg["opt"] == "sgd":
+                if cfg["opt"] == "sgd" and not mu:
+                    p -= lr * g
+                elif cfg["opt"] == "sgd":
                     M[j] *= mu
                     M[j] += g
                     p -= lr * M[j]
@@ -388,45 +326,43 @@ def train_numpy(cfg, data, seed):
     return secs, acc
 
 
-def train(quick):
-    out = []
-    sets = {"digits": digits}
-    if os.path.isdir("/usr/share/datasets/fashion-mnist"):
-        sets["fashion"] = fashion
-    for name, load in sets.items():
-        data = load()
-        cfg = dict(CONFIGS[name])
-        if quick:
-            cfg["epochs"] = 5 if name == "digits" else 1
-        for impl, f in [("pytorch", train_torch), ("jax", train_jax), ("numpy", train_numpy),
-                        ("scikit-learn", train_sklearn)]:
-            secs, acc = f(cfg, data, 0)
-            # The first epoch of JAX includes compiling; the median leaves it out.
-            med = statistics.median(secs)
-            print(f"{name} {impl}: {len(data[1]) / med:,.0f} samples/s, test accuracy {acc:.4f}",
-                  file=sys.stderr)
-            out.append({"kind": "train", "config": name, "impl": impl, "threads": THREADS,
-                        "epochs": cfg["epochs"], "epoch_seconds": med,
-                        "samples_per_s": len(data[1]) / med, "test_accuracy": acc})
-    return out
+TRAINERS = {"pytorch": train_torch, "jax": train_jax, "numpy": train_numpy,
+            "scikit-learn": train_sklearn}
+
+
+def version(lib):
+    mod = {"pytorch": "torch", "scikit-learn": "sklearn"}.get(lib, lib)
+    return f"{lib} {__import__(mod).__version__}"
+
+
+def train(lib, config, out, init, quick):
+    cfg = dict(common.CONFIGS[config])
+    cfg["epochs"] = common.epochs_of(config, quick)
+    cfg["init_params"] = common.read_init(init, cfg)
+    data = common.load(config)
+    secs, acc = TRAINERS[lib](cfg, data, np.random.default_rng(0))
+    rate = common.epoch_rate(len(data[1]), secs)
+    print(f"{config} {lib} {THREADS} thread(s): {rate:,.0f} samples/s, test accuracy {acc:.4f}",
+          file=sys.stderr)
+    write(out, [{"name": config, "impl": lib, "threads": THREADS, "samples_per_s": rate,
+                 "accuracy": acc, "epochs": cfg["epochs"], "epoch_seconds": secs}], version(lib))
+
+
+def write(path, recs, version):
+    with open(path, "w") as f:
+        json.dump({"version": version, "results": recs}, f, indent=1)
 
 
 def main():
-    what, path = sys.argv[1], sys.argv[2]
-    quick = "--quick" in sys.argv
-    reps = 3 if quick else 11
-    results = kernels(reps) if what == "kernels" else train(quick)
-    import jax
-    import sklearn
-    import torch
-    doc = {"side": "peers", "threads": THREADS,
-           "versions": {"numpy": np.__version__, "torch": torch.__version__,
-                        "jax": jax.__version__, "scikit-learn": sklearn.__version__,
-                        "python": sys.version.split()[0]},
-           "results": results}
-    with open(path, "w") as f:
-        json.dump(doc, f, indent=1)
-    print(f"wrote {path}", file=sys.stderr)
+    args = sys.argv[1:]
+    if len(args) < 4 or args[0] not in ("kernels", "train"):
+        raise SystemExit(__doc__)
+    what, lib = args[0], args[1]
+    if what == "kernels":
+        reps = int(args[args.index("--reps") + 1]) if "--reps" in args else 11
+        kernels(lib, args[2], args[3], reps)
+    else:
+        train(lib, args[2], args[3], args[args.index("--init") + 1], "--quick" in args)
 
 
 if __name__ == "__main__":

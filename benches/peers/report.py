@@ -1,142 +1,209 @@
 #!/usr/bin/env python3
-"""Merges sigmo's and the peers' JSON results into OUT.json, OUT.md (tables) and OUT.png (a
-plot), with the machine's description and the date.
+"""Turns the harness's records (OUT.json) into OUT.md (tables) and OUT.png (sigmo's ratio to
+the fastest peer, 1.0 marked).
 
-    report.py OUT sigmo.json peers-kernels.json peers-train.json
+    report.py OUT        # reads OUT.json
 """
-import datetime
 import json
 import os
-import platform
 import sys
 
-PEERS = ["numpy", "pytorch", "jax"]
-NAMES = {"numpy": "numpy", "pytorch": "PyTorch", "jax": "JAX", "scikit-learn": "scikit-learn"}
+NAMES = {"sigmo": "sigmo", "sigmo-openblas": "sigmo (OpenBLAS)", "pytorch": "PyTorch",
+         "jax": "JAX", "numpy": "numpy", "scikit-learn": "scikit-learn", "candle": "candle"}
+PEERS = ["pytorch", "jax", "numpy", "scikit-learn", "candle"]
+KERNEL_COLS = ["sigmo", "pytorch", "jax", "numpy", "candle"]
+CONFIG_DESC = {
+    "W": "W: Fashion-MNIST 784-512-256-10 ReLU, softmax-CE, SGD η 0.05 + momentum 0.9, L2 1e-4, batch 128",
+    "N": "N: Fashion-MNIST 784-30-10 sigmoid, quadratic, SGD η 3.0, batch 10",
+    "digits": "digits: 64-256-10 ReLU, softmax-CE, Adam η 0.001, batch 32",
+}
 
 
-def cell(v):
-    return "–" if v is None else f"{v:.2f}"
+def fmt(v, digits=2):
+    if v is None:
+        return "–"
+    if v >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}f}"
 
 
-def machine():
-    model = "unknown CPU"
-    flags = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and model == "unknown CPU":
-                    model = line.split(":", 1)[1].strip()
-                if line.startswith("flags") and not flags:
-                    flags = line
-    except OSError:
-        pass
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return f"{os.cpu_count()} cores, {platform.machine()} {model} ({isa}), {platform.system()}"
+def spread(r, digits=2):
+    if r["min"] == r["max"]:
+        return fmt(r["value"], digits)
+    return f"{fmt(r['value'], digits)} ({fmt(r['min'], digits)}–{fmt(r['max'], digits)})"
+
+
+def best_peer(rows, kind, name, threads):
+    peers = [r for r in rows if r["kind"] == kind and r["name"] == name
+             and r["threads"] == threads and r["impl"] in PEERS]
+    return max(peers, key=lambda r: r["value"]) if peers else None
+
+
+def ratio(sigmo, peer):
+    if sigmo is None or peer is None:
+        return None
+    return sigmo.get("ratio_to", {}).get(peer["impl"])
+
+
+def round_ratio(a, b):
+    """The median over rounds of a's value ÷ b's value (rounds where both ran)."""
+    if a is None or b is None:
+        return None
+    per = sorted(x / y for x, y in zip(a["rounds"], b["rounds"]) if x and y)
+    if not per:
+        return None
+    n = len(per)
+    return per[n // 2] if n % 2 else (per[n // 2 - 1] + per[n // 2]) / 2
+
+
+def ulp_cell(a):
+    if a is None:
+        return "–"
+    if a == float("inf"):
+        return "∞"
+    return f"{a:.2f}" if a < 1000 else f"{a:.1e}"
+
+
+def find(rows, kind, name, impl, threads):
+    return next((r for r in rows if r["kind"] == kind and r["name"] == name
+                 and r["impl"] == impl and r["threads"] == threads), None)
+
+
+def split_name(name):
+    parts = name.split("/")
+    return parts[0], parts[1].replace("x", "×"), parts[2] if len(parts) > 2 else "ramp"
 
 
 def main():
-    out, files = sys.argv[1], sys.argv[2:]
-    docs = [json.load(open(f)) for f in files]
-    rows = [r for d in docs for r in d["results"]]
-    sigmo = next(d for d in docs if d["side"] == "sigmo")
-    versions = next((d["versions"] for d in docs if d["side"] == "peers"), {})
-    meta = {"date": datetime.date.today().isoformat(), "machine": machine(),
-            "sigmo_kernels": sigmo.get("kernels"), "openblas_core": sigmo.get("openblas_core"),
-            "versions": versions}
-    with open(out + ".json", "w") as f:
-        json.dump({"meta": meta, "results": rows}, f, indent=1)
+    out = sys.argv[1]
+    with open(out + ".json") as f:
+        rows = json.load(f)
+    m = next(r for r in rows if r["kind"] == "machine")
+    flagged = [ri["round"] for ri in m["rounds"] if ri["flagged"]]
+    vers = ", ".join(sorted({v for v in m["versions"].values() if v}))
+    cmd = "benches/peers/run.sh" + (" --quick" if m.get("quick") else "")
+    md = [f"# sigmo against its peers, {m['date']}", "",
+          f"Machine: {m['cpu']}, {m['cores']} cores, {m['os']}; FMA peak {m['fma_peak_gflops']:.0f} "
+          f"GFLOP/s per core (`fma_peak`, median of the readings before and after each round). "
+          f"OPENBLAS_CORETYPE: {m['openblas_coretype'] or 'unset'}.", "",
+          f"Command: `{cmd}`. {len(m['rounds'])} round(s); each round runs every implementation "
+          "once per measurement group, each in its own process, one-thread runs pinned "
+          "(`taskset -c 0`). Values are medians over the rounds with (min–max); ratios are the "
+          "median of the per-round ratios.", "",
+          "FMA peak per round (before → after, and the host's steal time during the round): "
+          + "; ".join(f"{ri['fma_before_gflops']:.0f} → {ri['fma_after_gflops']:.0f} "
+                      f"({ri.get('steal_seconds', 0):.1f} s stolen of {ri['seconds']:.0f} s)"
+                      for ri in m["rounds"])
+          + (f". **Rounds {flagged} drifted by more than 10%.**" if flagged else
+             " (no round drifted by more than 10%)."), "",
+          f"Versions: {vers}.", ""]
 
-    md = [f"# sigmo against its peers, {meta['date']}", "",
-          f"Machine: {meta['machine']}. sigmo kernels: {meta['sigmo_kernels']}; OpenBLAS core: "
-          f"{meta['openblas_core']}. Peers: "
-          + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".", "",
-          "Medians of 11 repetitions after a warm-up, measured one after the other in one run "
-          "of `benches/peers/run.sh`.", "",
-          "## Kernels, one thread (G elements/s; higher is better)", "",
-          "| kernel | elements | sigmo | numpy | PyTorch | JAX | sigmo ÷ fastest peer |",
-          "|---|---|---|---|---|---|---|"]
     kern = [r for r in rows if r["kind"] == "kernel"]
-    keys = []
+    names = []
     for r in kern:
-        k = (r["op"], r["n"], r.get("cols"))
-        if k not in keys:
-            keys.append(k)
-    speedups = []
-    for op, n, cols in keys:
-        got = {r["impl"]: r["gelem_per_s"] for r in kern if (r["op"], r["n"], r.get("cols")) == (op, n, cols)}
-        size = f"{n // cols}×{cols}" if cols else f"{n:,}"
-        best = max(got.get(p, 0) for p in PEERS)
-        ratio = got["sigmo"] / best if best else float("nan")
-        speedups.append((f"{op} {size}", {p: got["sigmo"] / got[p] for p in PEERS if p in got}))
-        md.append(f"| {op} | {size} | **{got['sigmo']:.2f}** | "
-                  + " | ".join(f"{got.get(p, float('nan')):.2f}" for p in PEERS)
-                  + f" | {ratio:.2f}× |")
-    md += ["", "Largest error over the same inputs (the ramp −10 … 10), in ULP of the f32 result "
-           "against an f64 reference:", "",
-           "| kernel | elements | sigmo | numpy | PyTorch | JAX |", "|---|---|---|---|---|---|"]
-    for op, n, cols in keys:
-        got = {r["impl"]: r.get("max_ulp") for r in kern
-               if (r["op"], r["n"], r.get("cols")) == (op, n, cols)}
-        size = f"{n // cols}×{cols}" if cols else f"{n:,}"
-        md.append(f"| {op} | {size} | **{cell(got.get('sigmo'))}** | "
-                  + " | ".join(cell(got.get(p)) for p in PEERS) + " |")
-    md += ["", "## Training, two threads (samples/s of the median epoch; final test accuracy)", "",
-           "| configuration | implementation | samples/s | sigmo ÷ this | test accuracy |",
-           "|---|---|---|---|---|"]
+        if r["name"] not in names:
+            names.append(r["name"])
+    plot = []
+    if kern:
+        md += ["## Kernels, one thread (G elements/s; higher is better)", "",
+               "| kernel | size | input | " + " | ".join(NAMES[c] for c in KERNEL_COLS)
+               + " | sigmo ÷ fastest peer |",
+               "|---|---|---|" + "---|" * len(KERNEL_COLS) + "---|"]
+        for n in names:
+            op, size, inp = split_name(n)
+            cells = [spread(find(rows, "kernel", n, c, 1)) if find(rows, "kernel", n, c, 1)
+                     else "–" for c in KERNEL_COLS]
+            cells[0] = f"**{cells[0]}**"
+            bp = best_peer(rows, "kernel", n, 1)
+            q = ratio(find(rows, "kernel", n, "sigmo", 1), bp)
+            plot.append(("kernel", f"{op} {size} {inp}", q))
+            tail = f" | {fmt(q)}× ({NAMES[bp['impl']]}) |" if bp else " | – |"
+            md.append(f"| {op} | {size} | {inp} | " + " | ".join(cells) + tail)
+        md += ["", "Largest error on the same inputs, in ULP of the f32 result against one f64 "
+               "reference (computed by the harness from each side's output):", "",
+               "| kernel | size | input | " + " | ".join(NAMES[c] for c in KERNEL_COLS) + " |",
+               "|---|---|---|" + "---|" * len(KERNEL_COLS)]
+        for n in names:
+            op, size, inp = split_name(n)
+            cells = []
+            for c in KERNEL_COLS:
+                r = find(rows, "kernel", n, c, 1)
+                a = r.get("accuracy") if r else None
+                cells.append(ulp_cell(a))
+            md.append(f"| {op} | {size} | {inp} | " + " | ".join(cells) + " |")
+        md.append("")
+
     train = [r for r in rows if r["kind"] == "train"]
-    configs = []
-    for r in train:
-        if r["config"] not in configs:
-            configs.append(r["config"])
-    desc = {"digits": "digits 64-256-10, Adam, batch 32",
-            "fashion": "Fashion-MNIST 784-512-256-10, SGD+momentum, L2, batch 128"}
-    for c in configs:
-        rs = [r for r in train if r["config"] == c]
-        ref = max(r["samples_per_s"] for r in rs if r["impl"].startswith("sigmo"))
-        for r in sorted(rs, key=lambda r: -r["samples_per_s"]):
-            name = r["impl"] if r["impl"].startswith("sigmo") else NAMES.get(r["impl"], r["impl"])
-            ep = f"{r['epochs']} epoch" + ("s" if r["epochs"] != 1 else "")
-            md.append(f"| {desc.get(c, c)} ({ep}) | {name} | {r['samples_per_s']:,.0f} | "
-                      f"{ref / r['samples_per_s']:.2f}× | {r['test_accuracy']:.4f} |")
-    md += ["", f"![sigmo against its peers]({os.path.basename(out)}.png)", ""]
+    if train:
+        md += ["## Training (samples/s of the median epoch, the first left out; test accuracy "
+               "after the last epoch; peak RSS of the process)", ""]
+        md += ["| configuration | threads | sigmo | sigmo (OpenBLAS) | fastest peer | "
+               "sigmo ÷ fastest peer | sigmo (OpenBLAS) ÷ fastest peer |",
+               "|---|---|---|---|---|---|---|"]
+        configs = []
+        for r in train:
+            if r["name"] not in configs:
+                configs.append(r["name"])
+        for c in configs:
+            for t in (1, 2):
+                bp = best_peer(rows, "train", c, t)
+                s = find(rows, "train", c, "sigmo", t)
+                so = find(rows, "train", c, "sigmo-openblas", t)
+                if not (bp or s):
+                    continue
+                q, qo = ratio(s, bp), ratio(so, bp)
+                plot.append(("train", f"{c} {t}t", q))
+                if qo is not None:
+                    plot.append(("train", f"{c} {t}t OpenBLAS", qo))
+                md.append(f"| {c} | {t} | {spread(s, 0) if s else '–'} | "
+                          f"{spread(so, 0) if so else '–'} | "
+                          f"{NAMES[bp['impl']] + ' ' + fmt(bp['value']) if bp else '–'} | "
+                          f"{fmt(q)}× | {fmt(qo)}× |")
+        md.append("")
+        for c in configs:
+            md += [f"### {CONFIG_DESC.get(c, c)}", "",
+                   "| threads | implementation | samples/s | sigmo ÷ this | test accuracy | peak RSS MB |",
+                   "|---|---|---|---|---|---|"]
+            for t in (1, 2):
+                rs = sorted([r for r in train if r["name"] == c and r["threads"] == t],
+                            key=lambda r: -r["value"])
+                s = find(rows, "train", c, "sigmo", t)
+                for r in rs:
+                    q = round_ratio(s, r)
+                    md.append(f"| {t} | {NAMES.get(r['impl'], r['impl'])} | {spread(r, 0)} | "
+                              f"{fmt(q)}× | {r['accuracy']:.4f} | {r['rss_mb']:.0f} |")
+            md.append("")
+    md += [f"![sigmo ÷ the fastest peer]({os.path.basename(out)}.png)", ""]
     with open(out + ".md", "w") as f:
         f.write("\n".join(md))
 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (a, b) = plt.subplots(1, 2, figsize=(15, 6), gridspec_kw={"width_ratios": [3, 2]})
-    width = 0.27
-    for i, p in enumerate(PEERS):
-        xs = [j + (i - 1) * width for j in range(len(speedups))]
-        a.bar(xs, [s[1].get(p, 0) for s in speedups], width, label=f"vs {NAMES[p]}")
-    a.axhline(1.0, color="black", linewidth=0.8)
-    a.set_yscale("log")
-    a.set_xticks(range(len(speedups)))
-    a.set_xticklabels([s[0] for s in speedups], rotation=60, ha="right", fontsize=8)
-    a.set_ylabel("sigmo speed ÷ peer speed (log; > 1: sigmo faster)")
-    a.set_title("Kernels, one thread")
-    a.legend()
-    impls = []
-    for r in train:
-        if r["impl"] not in impls:
-            impls.append(r["impl"])
-    w2 = 0.8 / max(1, len(impls))
-    for i, im in enumerate(impls):
-        xs = [j + (i - (len(impls) - 1) / 2) * w2 for j in range(len(configs))]
-        ys = [next((r["samples_per_s"] for r in train if r["config"] == c and r["impl"] == im), 0)
-              for c in configs]
-        b.bar(xs, ys, w2, label=NAMES.get(im, im))
-    b.set_yscale("log")
-    b.set_xticks(range(len(configs)))
-    b.set_xticklabels([desc.get(c, c).split(",")[0] for c in configs])
-    b.set_ylabel("training samples/s (log)")
-    b.set_title("One epoch, two threads")
-    b.legend(fontsize=8)
-    fig.suptitle(f"sigmo against its peers — {meta['machine']}, {meta['date']}", fontsize=10)
+    import matplotlib.ticker
+    panels = [(k, [p for p in plot if p[0] == k and p[2] is not None]) for k in ("kernel", "train")]
+    panels = [(k, ps) for k, ps in panels if ps]
+    fig, axes = plt.subplots(1, len(panels), figsize=(16, 6),
+                             gridspec_kw={"width_ratios": [max(4, len(ps)) for _, ps in panels]},
+                             squeeze=False)
+    for ax, (k, ps) in zip(axes[0], panels):
+        ys = [p[2] for p in ps]
+        ax.bar(range(len(ps)), ys, color=["tab:green" if y >= 1 else "tab:red" for y in ys])
+        ax.axhline(1.0, color="black", linewidth=1)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_yticks([t for t in (0.25, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10)
+                       if min(ys) / 1.5 <= t <= max(ys) * 1.5])
+        ax.set_xticks(range(len(ps)))
+        ax.set_xticklabels([p[1] for p in ps], rotation=70, ha="right", fontsize=7)
+        ax.set_ylabel("sigmo ÷ fastest peer (log; > 1: sigmo faster)")
+        ax.set_title("Kernels, one thread" if k == "kernel" else "Training (sigmo on matrixmultiply / OpenBLAS)")
+    fig.suptitle(f"sigmo against the fastest peer — {m['cpu']}, FMA peak "
+                 f"{m['fma_peak_gflops']:.0f} GFLOP/s/core, {m['date']}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out + ".png", dpi=110)
-    print(f"wrote {out}.json, {out}.md, {out}.png", file=sys.stderr)
+    fig.savefig(out + ".png", dpi=100)
+    print(f"wrote {out}.md and {out}.png", file=sys.stderr)
 
 
 if __name__ == "__main__":

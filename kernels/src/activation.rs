@@ -1,6 +1,5 @@
 //! [`Activation`]: the elementwise activations as a value, for layers that pick one at run time.
 
-use crate::dispatch::Kernels;
 use std::fmt;
 use std::str::FromStr;
 
@@ -102,73 +101,5 @@ impl FromStr for Activation {
             _ => return Err(err()),
         };
         Ok(act)
-    }
-}
-
-impl Kernels {
-    /// y ← f(x) for the activation `act`. Panics if the lengths differ.
-    pub fn activate(&self, act: Activation, x: &[f32], y: &mut [f32]) {
-        match act {
-            Activation::Identity => self.identity(x, y),
-            Activation::Sigmoid => self.sigmoid(x, y),
-            Activation::Tanh => self.tanh(x, y),
-            Activation::Relu => self.relu(x, y),
-            Activation::LeakyRelu(a) => self.leaky_relu(x, y, a),
-            Activation::Elu(a) => self.elu(x, y, a),
-            Activation::Step => self.step(x, y),
-        }
-    }
-
-    /// x ← f(x) for the activation `act`.
-    pub fn activate_inplace(&self, act: Activation, x: &mut [f32]) {
-        match act {
-            Activation::Identity => self.identity_inplace(x),
-            Activation::Sigmoid => self.sigmoid_inplace(x),
-            Activation::Tanh => self.tanh_inplace(x),
-            Activation::Relu => self.relu_inplace(x),
-            Activation::LeakyRelu(a) => self.leaky_relu_inplace(x, a),
-            Activation::Elu(a) => self.elu_inplace(x, a),
-            Activation::Step => self.step_inplace(x),
-        }
-    }
-
-    /// dx ← dy ⊙ f′, with f′ computed from the forward output `y`. Panics if the lengths differ.
-    pub fn activate_backward(&self, act: Activation, y: &[f32], dy: &[f32], dx: &mut [f32]) {
-        match act {
-            Activation::Identity => {
-                assert_eq!(y.len(), dy.len(), "sigmo-kernels: slice lengths differ");
-                dx.copy_from_slice(dy)
-            }
-            Activation::Sigmoid => self.sigmoid_backward(y, dy, dx),
-            Activation::Tanh => self.tanh_backward(y, dy, dx),
-            Activation::Relu => self.relu_backward(y, dy, dx),
-            Activation::LeakyRelu(a) => self.leaky_relu_backward(y, dy, dx, a),
-            Activation::Elu(a) => self.elu_backward(y, dy, dx, a),
-            Activation::Step => {
-                assert!(
-                    y.len() == dy.len() && dy.len() == dx.len(),
-                    "sigmo-kernels: slice lengths differ"
-                );
-                dx.fill(0.0)
-            }
-        }
-    }
-
-    /// dy ← dy ⊙ f′, with f′ computed from the forward output `y`.
-    pub fn activate_backward_inplace(&self, act: Activation, y: &[f32], dy: &mut [f32]) {
-        match act {
-            Activation::Identity => {
-                assert_eq!(y.len(), dy.len(), "sigmo-kernels: slice lengths differ")
-            }
-            Activation::Sigmoid => self.sigmoid_backward_inplace(y, dy),
-            Activation::Tanh => self.tanh_backward_inplace(y, dy),
-            Activation::Relu => self.relu_backward_inplace(y, dy),
-            Activation::LeakyRelu(a) => self.leaky_relu_backward_inplace(y, dy, a),
-            Activation::Elu(a) => self.elu_backward_inplace(y, dy, a),
-            Activation::Step => {
-                assert_eq!(y.len(), dy.len(), "sigmo-kernels: slice lengths differ");
-                dy.fill(0.0)
-            }
-        }
     }
 }

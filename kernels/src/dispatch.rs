@@ -4,7 +4,7 @@
 use crate::activation::Activation;
 use crate::isa::{Isa, IsaError};
 use crate::simd::scalar::Scalar;
-use crate::{bias, exp, reduce, relu, sigmoid, softmax, tanh};
+use crate::{epilogue, exp, gemm_small, reduce, relu, sigmoid, softmax, tanh};
 use std::sync::OnceLock;
 
 /// The kernels bound to one [`Isa`] tier.
@@ -284,7 +284,7 @@ kernel_table! {
     /// output. The sum rounds once; the activation is the same as its own kernel's. Panics if
     /// the lengths differ.
     fn bias_activate_inplace(x: &mut [f32], bias: &[f32], act: Activation)
-        = bias::bias_activate_inplace;
+        = epilogue::bias_activate_inplace;
 
     /// Σ xᵢ, compensated (Kahan) in 16 virtual lanes; −0.0 for an empty slice.
     fn sum(x: &[f32]) -> f32 = reduce::sum;
@@ -294,4 +294,80 @@ kernel_table! {
     fn dot(x: &[f32], y: &[f32]) -> f32 = reduce::dot;
     /// y ← a·x + y (one fused multiply-add per element). Panics if the lengths differ.
     fn axpy(a: f32, x: &[f32], y: &mut [f32]) = reduce::axpy;
+    /// C ← α·A·B + β·C without packing, for a short side (m or k ≤ 16): see
+    /// [`crate::gemm::SmallGemm`]. The FMA tiers give the same bits.
+    ///
+    /// # Errors
+    /// Shapes that do not chain, views that leave their slices, an output that overlaps
+    /// itself, or B or C without contiguous rows ([`crate::gemm::small_gemm_accepts`]).
+    fn sgemm_small(p: crate::gemm::SmallGemm<'_>) -> Result<(), crate::gemm::LayoutError> = gemm_small::sgemm_small;
+}
+
+/// The activations as values ([`Activation`]), dispatched to the kernels above.
+impl Kernels {
+    /// y ← f(x) for the activation `act`. Panics if the lengths differ.
+    pub fn activate(&self, act: Activation, x: &[f32], y: &mut [f32]) {
+        match act {
+            Activation::Identity => self.identity(x, y),
+            Activation::Sigmoid => self.sigmoid(x, y),
+            Activation::Tanh => self.tanh(x, y),
+            Activation::Relu => self.relu(x, y),
+            Activation::LeakyRelu(a) => self.leaky_relu(x, y, a),
+            Activation::Elu(a) => self.elu(x, y, a),
+            Activation::Step => self.step(x, y),
+        }
+    }
+
+    /// x ← f(x) for the activation `act`.
+    pub fn activate_inplace(&self, act: Activation, x: &mut [f32]) {
+        match act {
+            Activation::Identity => self.identity_inplace(x),
+            Activation::Sigmoid => self.sigmoid_inplace(x),
+            Activation::Tanh => self.tanh_inplace(x),
+            Activation::Relu => self.relu_inplace(x),
+            Activation::LeakyRelu(a) => self.leaky_relu_inplace(x, a),
+            Activation::Elu(a) => self.elu_inplace(x, a),
+            Activation::Step => self.step_inplace(x),
+        }
+    }
+
+    /// dx ← dy ⊙ f′, with f′ computed from the forward output `y`. Panics if the lengths differ.
+    pub fn activate_backward(&self, act: Activation, y: &[f32], dy: &[f32], dx: &mut [f32]) {
+        match act {
+            Activation::Identity => {
+                assert_eq!(y.len(), dy.len(), "sigmo-kernels: slice lengths differ");
+                dx.copy_from_slice(dy)
+            }
+            Activation::Sigmoid => self.sigmoid_backward(y, dy, dx),
+            Activation::Tanh => self.tanh_backward(y, dy, dx),
+            Activation::Relu => self.relu_backward(y, dy, dx),
+            Activation::LeakyRelu(a) => self.leaky_relu_backward(y, dy, dx, a),
+            Activation::Elu(a) => self.elu_backward(y, dy, dx, a),
+            Activation::Step => {
+                assert!(
+                    y.len() == dy.len() && dy.len() == dx.len(),
+                    "sigmo-kernels: slice lengths differ"
+                );
+                dx.fill(0.0)
+            }
+        }
+    }
+
+    /// dy ← dy ⊙ f′, with f′ computed from the forward output `y`.
+    pub fn activate_backward_inplace(&self, act: Activation, y: &[f32], dy: &mut [f32]) {
+        match act {
+            Activation::Identity => {
+                assert_eq!(y.len(), dy.len(), "sigmo-kernels: slice lengths differ")
+            }
+            Activation::Sigmoid => self.sigmoid_backward_inplace(y, dy),
+            Activation::Tanh => self.tanh_backward_inplace(y, dy),
+            Activation::Relu => self.relu_backward_inplace(y, dy),
+            Activation::LeakyRelu(a) => self.leaky_relu_backward_inplace(y, dy, a),
+            Activation::Elu(a) => self.elu_backward_inplace(y, dy, a),
+            Activation::Step => {
+                assert_eq!(y.len(), dy.len(), "sigmo-kernels: slice lengths differ");
+                dy.fill(0.0)
+            }
+        }
+    }
 }

@@ -3,10 +3,13 @@
 //! x = n·ln2 + r with n = round(x·log₂e) and |r| ≤ ln2/2 (ln2 split in a 16-bit head, so that
 //! n·ln2_hi is exact even without FMA, and a tail); eʳ ≈ 1 + r·(1 + r·Q(r)) with a degree-4
 //! minimax Q fitted to the relative error of expm1 (≈1.3e-8), evaluated by Horner; then
-//! eˣ = 2ⁿ·eʳ rounded once (`vscalefps` on AVX-512, a two-factor product elsewhere, equal
-//! results), which gives correctly rounded subnormals' neighbours and exact overflow.
-//! Inputs are clamped to [−104, 89] first; a NaN passes the clamp and propagates.
-
+//! eˣ = 2ⁿ·eʳ rounded once, which gives correctly rounded subnormals' neighbours and exact
+//! overflow. Inputs are clamped to [−104, 89] first; a NaN passes the clamp and propagates.
+//!
+//! No subnormal arithmetic: where eˣ < 2⁻¹²⁶, [`scale_tiny`] builds the subnormal from its bits
+//! (with the same value a single rounding of p·2ⁿ gives), and every other product stays normal,
+//! so no tier takes the microcode assists that subnormal operands and results cost on Intel
+//! cores. Registers without such a lane (n ≥ −125) skip that path.
 use crate::drive::{map, map_inplace};
 use crate::simd::Simd;
 
@@ -33,6 +36,11 @@ const C3: f32 = 0.166_665_43;
 const C4: f32 = 0.041_667_2;
 const C5: f32 = 0.008_366_517;
 const C6: f32 = 0.001_388_252_8;
+/// 2²³: for v ∈ [0, 2²³], v + 2²³ rounds v to an integer held in the low mantissa bits.
+const TWO23: f32 = 8_388_608.0;
+/// Without FMA, |r| below this is replaced by 0 in the polynomial terms: r²·Q(r) < 2⁻¹²⁰ is far
+/// below the last bit of 1 + r, and computing it could underflow.
+const R_TINY: f32 = 8.673_617e-19; // 2⁻⁶⁰
 
 /// Range reduction: returns `(n, r)` with x = n·ln2 + r, n integral, |r| ≲ ln2/2.
 #[inline(always)]
@@ -44,6 +52,57 @@ pub(crate) fn reduce<S: Simd>(s: S, x: S::V) -> (S::V, S::V) {
     (n, r)
 }
 
+/// `r` for the polynomial terms: itself on FMA tiers (a fused product never underflows on its
+/// own), 0 where |r| < 2⁻⁶⁰ without FMA (where r·C and r²·Q would underflow).
+#[inline(always)]
+fn r_poly<S: Simd>(s: S, r: S::V) -> S::V {
+    if S::FMA {
+        r
+    } else {
+        let tiny = s.lt(s.copysign(r, s.splat(1.0)), s.splat(R_TINY));
+        s.select(tiny, s.splat(0.0), r)
+    }
+}
+
+/// p·2ⁿ for integral n ≤ 128 (n ≥ −150) and p ∈ [2⁻⁶⁰, 2], rounded once, without a
+/// subnormal operand or result (NaN in p propagates). Lanes whose result is below 2⁻¹²⁶ get it
+/// from integer arithmetic: v = p·2ⁿ⁺¹⁴⁹ is normal (the result in units of 2⁻¹⁴⁹, below 2²³),
+/// t = v + 2²³ rounds it to an integer (to nearest, ties to even), and bits(t) − bits(2²³) is
+/// the bit pattern of that many smallest subnormals: p·2ⁿ correctly rounded (t = 2²⁴ gives
+/// 2⁻¹²⁶, also correct). The other lanes take the normal `pow2_scale`.
+#[inline(always)]
+pub(crate) fn scale_tiny<S: Simd>(s: S, p: S::V, n: S::V) -> S::V {
+    let two23 = s.splat(TWO23);
+    // For n ≥ −65 the exponent 84 only has to keep v at 2²⁴ or more (p ≥ 2⁻⁶⁰): a normal result.
+    let v = s.pow2_scale(p, s.min(s.add(n, s.splat(149.0)), s.splat(84.0)));
+    let t = s.add(v, two23);
+    // t ≤ 2²⁴: the result is a subnormal or exactly 2⁻¹²⁶.
+    let sub = s.lt(t, s.splat(16_777_218.0));
+    let tiny = s.sub_bits(t, two23);
+    // The normal lanes have n ≥ −126 (p < 2); the subnormal ones scale 1 instead and discard
+    // it. `black_box` keeps the compiler from pushing the select below the product (it may,
+    // as far as it knows, and would then scale the subnormal lanes' p after all).
+    let pn = std::hint::black_box(s.select(sub, s.splat(1.0), p));
+    let normal = s.pow2_scale(pn, s.max(n, s.splat(-126.0)));
+    s.select(sub, tiny, normal)
+}
+
+/// p·2ⁿ for p ∈ [0.5, 2] and integral n ∈ [−150, 128], rounded once and without subnormal
+/// arithmetic: `pow2_scale` when every lane has n ≥ −125 (a normal result), else [`scale_tiny`].
+///
+/// The fast product runs on n clamped to −125 even though its register then takes the other
+/// path: the compiler may evaluate it ahead of the branch, and it must not make subnormals
+/// there either. (Every fast path here is written that way.)
+#[inline(always)]
+pub(crate) fn scale<S: Simd>(s: S, p: S::V, n: S::V) -> S::V {
+    let fast = s.pow2_scale(p, s.max(n, s.splat(-125.0)));
+    if s.any(s.lt(n, s.splat(-125.5))) {
+        scale_tiny(s, p, n)
+    } else {
+        fast
+    }
+}
+
 /// Q(r) by Horner.
 #[inline(always)]
 pub(crate) fn poly_q<S: Simd>(s: S, r: S::V) -> S::V {
@@ -53,11 +112,13 @@ pub(crate) fn poly_q<S: Simd>(s: S, r: S::V) -> S::V {
     s.mul_add(q, r, s.splat(C2))
 }
 
-/// eˣ for x already in [CLAMP_LO, CLAMP_HI] (or NaN).
+/// eʳ and n with eˣ = eʳ·2ⁿ (eʳ ∈ [0.70, 1.42], not yet scaled), for x already in
+/// [CLAMP_LO, CLAMP_HI] (or NaN).
 #[inline(always)]
-pub(crate) fn exp_core<S: Simd>(s: S, x: S::V) -> S::V {
+pub(crate) fn exp_parts<S: Simd>(s: S, x: S::V) -> (S::V, S::V) {
     let (n, r) = reduce(s, x);
-    let q = poly_q(s, r);
+    let rp = r_poly(s, r);
+    let q = poly_q(s, rp);
     let one = s.splat(1.0);
     let e = if S::FMA {
         // eʳ = 1 + r·(1 + r·Q): two fused steps.
@@ -68,20 +129,29 @@ pub(crate) fn exp_core<S: Simd>(s: S, x: S::V) -> S::V {
         // head and tail (Fast2Sum, |r| < 1) and add the small rest to the tail instead.
         let hi = s.add(one, r);
         let lo = s.add(s.sub(one, hi), r);
-        s.add(hi, s.add(lo, s.mul(r, s.mul(r, q))))
+        s.add(hi, s.add(lo, s.mul(rp, s.mul(rp, q))))
     };
-    s.pow2_scale(e, n)
+    (n, e)
 }
 
-/// eˣ for x in [CLAMP_LO, 0] (or NaN) as an unevaluated sum `hi + lo` that carries the
-/// polynomial's and the range reduction's rounding errors: a few bits beyond f32.
+/// eˣ for x already in [CLAMP_LO, CLAMP_HI] (or NaN).
 #[inline(always)]
-pub(crate) fn exp_hilo<S: Simd>(s: S, x: S::V) -> (S::V, S::V) {
+pub(crate) fn exp_core<S: Simd>(s: S, x: S::V) -> S::V {
+    let (n, e) = exp_parts(s, x);
+    scale(s, e, n)
+}
+
+/// eˣ for x in [CLAMP_LO, 0] (or NaN) as n and an unevaluated sum `ph + pl` with
+/// eˣ ≈ (ph + pl)·2ⁿ, which carries the polynomial's and the range reduction's rounding errors:
+/// a few bits beyond f32. Not yet scaled, so that no part is subnormal.
+#[inline(always)]
+pub(crate) fn exp_hilo_parts<S: Simd>(s: S, x: S::V) -> (S::V, S::V, S::V) {
     let (n, r) = reduce(s, x);
     // Rounding error of r (its last reduction step).
     let r0 = s.mul_add(n, s.splat(-LN2_HI), x);
     let rl = s.mul_add(n, s.splat(-LN2_LO), s.sub(r0, r));
-    let q = poly_q(s, r);
+    let rp = r_poly(s, r);
+    let q = poly_q(s, rp);
     let one = s.splat(1.0);
     let (ph, pl) = if S::FMA {
         let u = s.mul_add(q, r, one);
@@ -90,16 +160,17 @@ pub(crate) fn exp_hilo<S: Simd>(s: S, x: S::V) -> (S::V, S::V) {
     } else {
         let ph = s.add(one, r);
         let t = s.add(s.sub(one, ph), r);
-        let rest = s.add(t, s.mul(r, s.mul(r, q)));
+        let rest = s.add(t, s.mul(rp, s.mul(rp, q)));
         let hi = s.add(ph, rest);
         (hi, s.add(s.sub(ph, hi), rest))
     };
     // e^(r + rl) ≈ eʳ·(1 + rl).
     let pl = s.mul_add(rl, ph, pl);
-    (s.pow2_scale(ph, n), s.pow2_scale(pl, n))
+    (n, ph, pl)
 }
 
-/// eˣ − 1 for x in [−20, 0] (or NaN) as `hi + lo`, accurate relative to the result near 0.
+/// eˣ − 1 for x in [−20, −2⁻⁴⁰] ∪ {±0} (or NaN) as `hi + lo`, accurate relative to the result
+/// near 0. (Callers answer x itself for smaller |x|: here r·Q(r) could underflow.)
 #[inline(always)]
 pub(crate) fn expm1_neg_hilo<S: Simd>(s: S, x: S::V) -> (S::V, S::V) {
     let (n, r) = reduce(s, x);
@@ -113,7 +184,7 @@ pub(crate) fn expm1_neg_hilo<S: Simd>(s: S, x: S::V) -> (S::V, S::V) {
     (hi, lo)
 }
 
-/// eˣ − 1 for x in [−20, 0] (or NaN): accurate relative to the result near 0.
+/// eˣ − 1 for x in [−20, −2⁻⁴⁰] ∪ {±0} (or NaN): accurate relative to the result near 0.
 #[inline(always)]
 pub(crate) fn expm1_neg<S: Simd>(s: S, x: S::V) -> S::V {
     let (n, r) = reduce(s, x);

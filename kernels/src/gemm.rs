@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+pub use crate::gemm_small::{small_gemm_accepts, SmallGemm};
+
 /// A strided layout: `rows × cols`, element (i, j) at `i·row_stride + j·col_stride`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
@@ -134,7 +136,7 @@ fn check_gemm(
 /// empty (nothing to do), else the layouts [`Layout::normalized`]: every stride then either
 /// spans a dimension of 2+ elements, so that it is below its slice's length, or is 0, and so
 /// it fits isize.
-fn prepare(
+pub(crate) fn prepare(
     a: Layout,
     alen: usize,
     b: Layout,

@@ -48,6 +48,18 @@
 //! | `tanh` | ≤ 2 ULP | tanh(±0) = ±0, ±1 for large \|x\| |
 //! | `softmax` | ≤ 1e-6 relative per element | rows sum to 1 within 1e-6 up to 10⁶ columns |
 //!
+//! ## No subnormal arithmetic
+//! For inputs that are normal numbers, ±0, ±∞ or NaN, no kernel at any tier computes with a
+//! subnormal operand or result, or underflows (on Intel cores each such operation costs a
+//! microcode assist of 100+ cycles unless FTZ/DAZ are set, which sigmo does not rely on).
+//! Results that are subnormal (`exp` below −87.34, saturated `sigmoid`, tiny α·x in ELU and
+//! leaky ReLU, softmax entries) are built from their bits with the correctly rounded value;
+//! padding lanes of partial registers compute on neutral values. [`fpflags`] reads and clears
+//! the x86-64 MXCSR flags that show it (`kernels/tests/subnormal.rs` checks every kernel on
+//! every tier).
+//! Two-operand products whose exact result is subnormal (`dot`, `axpy`, the backward kernels'
+//! dy·f′ with tiny gradients) remain ordinary IEEE products.
+//!
 //! ## Softmax edge rows
 //! An empty row stays empty; a row of one finite element gives `[1]` (`log_softmax`: `[0]`);
 //! **a row of all −∞ gives all NaN** (0/0: there is no distribution, as in PyTorch and JAX);
@@ -62,11 +74,13 @@
 #![warn(missing_docs)]
 
 mod activation;
-mod bias;
 mod dispatch;
 mod drive;
+mod epilogue;
 mod exp;
+pub mod fpflags;
 pub mod gemm;
+mod gemm_small;
 mod isa;
 mod reduce;
 pub mod reference;

@@ -3,24 +3,58 @@
 //! rounded, the same on every tier). Saturates to exactly 1 above 17.328679 and to 0 below
 //! −103.97208, with correct subnormals between; never NaN for a finite input.
 //!
+//! Saturated lanes (eᶻ < 2⁻²⁵, |x| ≳ 17.7) take the same formula with 1 + eᶻ = 1 and
+//! 1 − σ = 1 (exact there), evaluated on the unscaled parts of eᶻ = (ph + pl)·2ⁿ and scaled
+//! once at the end, so that no intermediate is subnormal: σ = 1 for x > 0, and for x < 0
+//! σ = (ph + (pl − ph·d))·2ⁿ with d = 1 + eᶻ − 1, the bits the general formula gives wherever σ
+//! is normal. Registers without a saturated lane skip that path.
+//!
 //! Backward: σ′ = y·(1 − y) from the forward output y.
 
 use crate::drive::{map, map2, map2_inplace, map_inplace};
-use crate::exp::{exp_hilo, CLAMP_LO};
+use crate::exp::{exp_hilo_parts, scale_tiny, CLAMP_LO};
 use crate::simd::Simd;
+
+/// |x| below this gives σ = 1/2 exactly (σ − 1/2 ≈ x/4 is under half an ULP of 1/2); z is kept
+/// at −2⁻³⁰ or below so that no low part or correction underflows.
+const Z_TINY: f32 = -9.313_226e-10; // −2⁻³⁰
+/// eᶻ = (ph + pl)·2ⁿ with n ≤ −26 is below 2⁻²⁵: the lane is saturated.
+const N_SAT: f32 = -25.0;
 
 #[inline(always)]
 pub(crate) fn sigmoid_v<S: Simd>(s: S, x: S::V) -> S::V {
     let one = s.splat(1.0);
-    // z = −|x|, clamped below; NaN passes through `max`.
+    let zero = s.splat(0.0);
+    // z = −|x|, clamped below and kept off 0; NaN passes through `max` and `min`.
     let z = s.max(s.splat(CLAMP_LO), s.copysign(x, s.splat(-1.0)));
-    // eᶻ = eh + el, a few bits beyond f32: a plain f32 eᶻ may be 1 ULP off, which is 2 ULP
+    let z = s.min(s.splat(Z_TINY), z);
+    // eᶻ = (ph + pl)·2ⁿ, a few bits beyond f32: a plain f32 eᶻ may be 1 ULP off, which is 2 ULP
     // of σ where eᶻ and σ sit on either side of a power of two.
-    let (eh, el) = exp_hilo(s, z);
+    let (n, ph, pl) = exp_hilo_parts(s, z);
+    let neg = s.lt(x, zero);
+    // The general formula, on n ≥ −25: exact for the unsaturated lanes; the saturated ones
+    // compute on n = −25 (normal parts) and are replaced below.
+    let nc = s.max(n, s.splat(N_SAT));
+    let g = general(s, neg, s.pow2_scale(ph, nc), s.pow2_scale(pl, nc));
+    let sat = s.lt(n, s.splat(N_SAT - 0.5));
+    if !s.any(sat) {
+        return g;
+    }
+    // Saturated, x < 0: d = round(ph + pl)·2ⁿ, kept at 2⁻¹⁰⁰ or more (below that its share,
+    // under 2⁻⁹⁹ of σ, cannot change the rounding), then t = pl − ph·d and σ = (ph + t)·2ⁿ.
+    let d = s.pow2_scale(s.add(ph, pl), s.max(n, s.splat(-100.0)));
+    let t = s.mul_add(s.sub(zero, ph), d, pl);
+    let low = scale_tiny(s, s.add(ph, t), n);
+    s.select(sat, s.select(neg, low, one), g)
+}
+
+/// σ from eᶻ = eh + el (normal parts) by one division and one correction step.
+#[inline(always)]
+fn general<S: Simd>(s: S, neg: S::M, eh: S::V, el: S::V) -> S::V {
+    let one = s.splat(1.0);
     // d = 1 + eᶻ = dh + dl exactly (Fast2Sum, 1 ≥ eh).
     let dh = s.add(one, eh);
     let dl = s.add(s.add(s.sub(one, dh), eh), el);
-    let neg = s.lt(x, s.splat(0.0));
     let nh = s.select(neg, eh, one);
     let nl = s.select(neg, el, s.splat(0.0));
     // q = nh/dh, correctly rounded; then one correction step for the low parts:

@@ -17,22 +17,97 @@
 //! relative of the f64 softmax. For rows spread wider, the rounding of xᵢ − m adds up to
 //! |xᵢ − m|·2⁻²⁴ relative error on that element (as in every f32 softmax).
 //!
+//! No subnormal arithmetic: an element with xᵢ − m < −104 (a mask: −∞, −1e9; the padding of a
+//! short row) is an exact 0 by a select, never an exponential. An element whose e^(xᵢ−m) is
+//! below 2⁻¹⁰² is *tiny*: it is left out of S (it is under 2⁻¹⁰² of S ≥ 1), which keeps every
+//! partial sum and compensation a multiple of 2⁻¹²⁶, so never subnormal; its output
+//! e^(xᵢ−m)·(1/S) is formed as (eʳ·(1/S))·2ⁿ by `crate::exp::scale_tiny`, with the bits of
+//! the normal path wherever the output is normal and correctly rounded subnormals below.
+//! The three-pass variant stores xᵢ − m (negative) in place of a tiny element's exponential,
+//! for its last pass to finish. The rescale e^(m−c) of the online normalizer is taken as 0
+//! below e⁻⁷⁰⁰, where it could not change S (≥ 1) and f64 `exp` would start to underflow.
+//!
 //! Edge rows (every variant): an empty row is left empty; a row of length 1 gives [1] (log:
 //! [0]) for a finite input; a row of all −∞ gives all NaN (0/0: there is no distribution to
 //! return, as in PyTorch and JAX); a row containing +∞ or NaN gives all NaN.
 
 use crate::drive::{map, map_inplace};
-use crate::exp::{exp_core, CLAMP_LO};
+use crate::exp::{exp_parts, scale_tiny, CLAMP_LO};
 use crate::reduce::{block_reg, fold_max, for_blocks, max, store_block, Kahan, VLANES};
 use crate::simd::Simd;
 
 /// Elements per chunk of the one-pass normalizer.
 const CHUNK: usize = 1024;
 
-/// e^(x − m) for m ≥ x (or NaN).
+/// Below this, the f64 rescale e^d of the online normalizer is taken as 0.
+const RESCALE_MIN: f64 = -700.0;
+
+/// The smallest n (e^(x−m) = eʳ·2ⁿ) of an element that is not tiny in a row of `len`: its
+/// exponential is at least 2⁻¹⁰², and its output stays normal however large S ≤ len gets.
+fn n_min(len: usize) -> f32 {
+    let k = usize::BITS - len.saturating_sub(1).leading_zeros();
+    (k as f32 - 125.0).max(-102.0)
+}
+
+/// (n, eʳ) with e^(x − m) = eʳ·2ⁿ for m ≥ x (or NaN), and the lanes with x − m < −104 (whose
+/// exponential rounds to +0: *dead*), which compute on 0 instead.
 #[inline(always)]
-fn exp_shifted<S: Simd>(s: S, x: S::V, m: S::V) -> S::V {
-    exp_core(s, s.max(s.splat(CLAMP_LO), s.sub(x, m)))
+fn parts_shifted<S: Simd>(s: S, x: S::V, m: S::V) -> (S::V, S::V, S::M) {
+    let d = s.sub(x, m);
+    let dead = s.lt(d, s.splat(CLAMP_LO));
+    let (n, e) = exp_parts(s, s.select(dead, s.splat(0.0), d));
+    (n, e, dead)
+}
+
+/// For the sum and the three-pass store: `(stored, term)`, where `term` is e^(x − m), or 0 for
+/// a dead or tiny element (n < `nmin`), and `stored` is `term`, or x − m (< 0) for a tiny one.
+#[inline(always)]
+fn exp_term<S: Simd>(s: S, x: S::V, m: S::V, nmin: S::V) -> (S::V, S::V) {
+    let (n, e, dead) = parts_shifted(s, x, m);
+    let zero = s.splat(0.0);
+    // n clamped to `nmin`: normal in every lane (see `crate::exp::scale`).
+    let t = s.select(dead, zero, s.pow2_scale(e, s.max(n, nmin)));
+    let tiny = s.lt(n, nmin);
+    if !s.any(tiny) {
+        return (t, t);
+    }
+    let t = s.select(tiny, zero, t);
+    (s.select(tiny, s.sub(x, m), t), t)
+}
+
+/// e^d·inv for d = x − m of a tiny element, n < `nmin`: (eʳ·inv)·2ⁿ, rounded once from eʳ·inv.
+#[inline(always)]
+fn tiny_out<S: Simd>(s: S, n: S::V, e: S::V, inv: S::V) -> S::V {
+    scale_tiny(s, s.mul(e, inv), n)
+}
+
+/// The last pass of the three-pass softmax: yᵢ·inv, or e^(yᵢ)·inv where `exp_term` stored
+/// xᵢ − m (negative) for a tiny element.
+#[inline(always)]
+fn finish_stored<S: Simd>(s: S, v: S::V, inv: S::V) -> S::V {
+    // Stored x − m ≥ −104 times inv is normal: safe in every lane.
+    let y = s.mul(v, inv);
+    let tiny = s.lt(v, s.splat(0.0));
+    if !s.any(tiny) {
+        return y;
+    }
+    let (n, e) = exp_parts(s, s.select(tiny, v, s.splat(0.0)));
+    s.select(tiny, tiny_out(s, n, e, inv), y)
+}
+
+/// e^(x − m)·inv for m ≥ x (or NaN), as the online variants write it.
+#[inline(always)]
+fn exp_scaled<S: Simd>(s: S, x: S::V, m: S::V, inv: S::V, nmin: S::V) -> S::V {
+    let (n, e, dead) = parts_shifted(s, x, m);
+    // A dead lane is 0·inv: NaN when the row's S is (a +∞ in the row).
+    let e2 = s.select(dead, s.splat(0.0), s.pow2_scale(e, s.max(n, nmin)));
+    let big = s.mul(e2, inv);
+    let tiny = s.lt(n, nmin);
+    if s.any(tiny) {
+        s.select(tiny, tiny_out(s, n, e, inv), big)
+    } else {
+        big
+    }
 }
 
 /// Writes yᵢ = e^(xᵢ − m) (reading from `x`, or from `y` itself when `x` is `None`) and
@@ -41,6 +116,7 @@ fn exp_shifted<S: Simd>(s: S, x: S::V, m: S::V) -> S::V {
 fn exp_store_sum<S: Simd>(s: S, x: Option<&[f32]>, y: &mut [f32], m: f32) -> f32 {
     let l = S::LANES;
     let vm = s.splat(m);
+    let nmin = s.splat(n_min(y.len()));
     let mut k = Kahan::new(s, 0.0);
     let n = y.len();
     let full = n - n % VLANES;
@@ -52,8 +128,8 @@ fn exp_store_sum<S: Simd>(s: S, x: Option<&[f32]>, y: &mut [f32], m: f32) -> f32
                 Some(x) => s.load(&x[o..]),
                 None => s.load(&y[o..]),
             };
-            let e = exp_shifted(s, v, vm);
-            s.store(&mut y[o..], e);
+            let (st, e) = exp_term(s, v, vm, nmin);
+            s.store(&mut y[o..], st);
             k.add(s, j, e);
         }
         i += VLANES;
@@ -64,25 +140,35 @@ fn exp_store_sum<S: Simd>(s: S, x: Option<&[f32]>, y: &mut [f32], m: f32) -> f32
                 Some(x) => block_reg(s, &x[full..], j, f32::NEG_INFINITY),
                 None => block_reg(s, &y[full..], j, f32::NEG_INFINITY),
             };
-            let e = exp_shifted(s, v, vm);
-            store_block(s, &mut y[full..], j, e);
+            let (st, e) = exp_term(s, v, vm, nmin);
+            store_block(s, &mut y[full..], j, st);
             k.add(s, j, e);
         }
     }
     k.total(s)
 }
 
-/// Σ e^(xᵢ − c), compensated and folded in f64, nothing stored.
+/// Σ e^(xᵢ − c) (tiny elements left out, as `exp_term` does), compensated and folded in f64,
+/// nothing stored.
 #[inline(always)]
-fn exp_sum<S: Simd>(s: S, x: &[f32], c: f32) -> f64 {
-    let vc = s.splat(c);
+fn exp_sum<S: Simd>(s: S, x: &[f32], c: f32, nmin: f32) -> f64 {
+    let (vc, nmin) = (s.splat(c), s.splat(nmin));
     let mut k = Kahan::new(s, 0.0);
     for_blocks!(s, x, f32::NEG_INFINITY, |j, v| k.add(
         s,
         j,
-        exp_shifted(s, v, vc)
+        exp_term(s, v, vc, nmin).1
     ));
     k.total_f64(s)
+}
+
+/// e^d in f64 for the online normalizer's rescale, 0 below e^RESCALE_MIN.
+fn rescale(d: f64) -> f64 {
+    if d < RESCALE_MIN {
+        0.0
+    } else {
+        d.exp()
+    }
 }
 
 /// The row max m and S = Σ e^(xᵢ − m) in one pass over `x` (chunked online normalizer).
@@ -90,6 +176,7 @@ fn exp_sum<S: Simd>(s: S, x: &[f32], c: f32) -> f64 {
 pub(crate) fn max_and_sum<S: Simd>(s: S, x: &[f32]) -> (f32, f64) {
     let mut m = f32::NEG_INFINITY;
     let mut total = 0.0f64;
+    let nmin = n_min(x.len());
     for chunk in x.chunks(CHUNK) {
         let c = max(s, chunk);
         if c.is_nan() {
@@ -98,12 +185,12 @@ pub(crate) fn max_and_sum<S: Simd>(s: S, x: &[f32]) -> (f32, f64) {
         if c == f32::NEG_INFINITY {
             continue; // contributes e^(−∞) = 0
         }
-        let sc = exp_sum(s, chunk, c);
+        let sc = exp_sum(s, chunk, c, nmin);
         if c > m {
-            total = total * (f64::from(m) - f64::from(c)).exp() + sc;
+            total = total * rescale(f64::from(m) - f64::from(c)) + sc;
             m = c;
         } else {
-            total += sc * (f64::from(c) - f64::from(m)).exp();
+            total += sc * rescale(f64::from(c) - f64::from(m));
         }
     }
     (m, total)
@@ -137,14 +224,16 @@ fn softmax_block<S: Simd>(s: S, x: &[f32], y: &mut [f32]) {
         fold_max(s, &mut acc)
     };
     let vm = s.splat(m);
+    let nmin = s.splat(n_min(x.len()));
     let mut k = Kahan::new(s, 0.0);
     for (j, vj) in v.iter_mut().take(nreg).enumerate() {
-        *vj = exp_shifted(s, *vj, vm);
-        k.add(s, j, *vj);
+        let (st, e) = exp_term(s, *vj, vm, nmin);
+        *vj = st;
+        k.add(s, j, e);
     }
     let inv = s.splat(1.0 / k.total(s));
     for (j, e) in v.iter().enumerate().take(nreg) {
-        store_block(s, y, j, s.mul(*e, inv));
+        store_block(s, y, j, finish_stored(s, *e, inv));
     }
 }
 
@@ -161,7 +250,7 @@ pub(crate) fn softmax<S: Simd>(s: S, x: &[f32], y: &mut [f32]) {
     let m = max(s, x);
     let total = exp_store_sum(s, Some(x), y, m);
     let inv = s.splat(1.0 / total);
-    map_inplace!(s, y, |v| s.mul(v, inv));
+    map_inplace!(s, y, |v| finish_stored(s, v, inv));
 }
 
 #[inline(always)]
@@ -177,7 +266,7 @@ pub(crate) fn softmax_inplace<S: Simd>(s: S, x: &mut [f32]) {
     let m = max(s, x);
     let total = exp_store_sum(s, None, x, m);
     let inv = s.splat(1.0 / total);
-    map_inplace!(s, x, |v| s.mul(v, inv));
+    map_inplace!(s, x, |v| finish_stored(s, v, inv));
 }
 
 /// 1/S rounded once from the f64 normalizer.
@@ -192,14 +281,16 @@ pub(crate) fn softmax_online<S: Simd>(s: S, x: &[f32], y: &mut [f32]) {
     check_lengths(x.len(), y.len());
     let (m, total) = max_and_sum(s, x);
     let (vm, inv) = (s.splat(m), s.splat(inv_total(total)));
-    map!(s, x, y, |v| s.mul(exp_shifted(s, v, vm), inv));
+    let nmin = s.splat(n_min(x.len()));
+    map!(s, x, y, |v| exp_scaled(s, v, vm, inv, nmin));
 }
 
 #[inline(always)]
 pub(crate) fn softmax_online_inplace<S: Simd>(s: S, x: &mut [f32]) {
     let (m, total) = max_and_sum(s, x);
     let (vm, inv) = (s.splat(m), s.splat(inv_total(total)));
-    map_inplace!(s, x, |v| s.mul(exp_shifted(s, v, vm), inv));
+    let nmin = s.splat(n_min(x.len()));
+    map_inplace!(s, x, |v| exp_scaled(s, v, vm, inv, nmin));
 }
 
 /// yᵢ = (xᵢ − m) − ln S.

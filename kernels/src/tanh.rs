@@ -1,6 +1,8 @@
 //! `tanh` through expm1, which keeps full relative accuracy near 0 (no 1 − 2/(e²ˣ+1)
 //! cancellation): with t = expm1(−2|x|) ∈ (−1, 0], tanh|x| = −t/(2 + t), then the sign of x
-//! is copied back. Saturates to ±1 for |x| ≥ 10; tanh(±0) = ±0; NaN propagates.
+//! is copied back. Saturates to ±1 for |x| ≥ 10; tanh(±0) = ±0; NaN propagates. For
+//! |x| < 2⁻⁴⁰, tanh x = x (correctly rounded): those lanes compute on 2⁻⁴⁰ instead, so that
+//! no product underflows, and return x.
 //!
 //! Backward: tanh′ = 1 − y² (one fused multiply-add) from the forward output y.
 
@@ -10,10 +12,15 @@ use crate::simd::Simd;
 
 /// Below this, expm1 is −1 in f32 and tanh is saturated.
 const A_MIN: f32 = -20.0;
+/// −2⁻⁴⁰: for |x| under it, tanh x rounds to x.
+const Z_TINY: f32 = -9.094_947e-13;
 
 #[inline(always)]
 pub(crate) fn tanh_v<S: Simd>(s: S, x: S::V) -> S::V {
     let z = s.copysign(x, s.splat(-1.0));
+    let tiny = s.gt(z, s.splat(Z_TINY));
+    // NaN passes `min` and `max`.
+    let z = s.min(s.splat(Z_TINY), z);
     let a = s.max(s.splat(A_MIN), s.add(z, z));
     // t = expm1(−2|x|) = th + tl; d = 2 + t = dh + dl (Fast2Sum, 2 ≥ |th|).
     let (th, tl) = expm1_neg_hilo(s, a);
@@ -26,7 +33,7 @@ pub(crate) fn tanh_v<S: Simd>(s: S, x: S::V) -> S::V {
     let c = s.add(s.mul_add(q, dh, th), s.mul_add(q, dl, tl));
     let w = s.mul_add(q, s.splat(0.5), s.splat(0.5));
     let r = s.mul_add(s.sub(s.splat(0.0), c), w, q);
-    s.copysign(r, x)
+    s.select(tiny, x, s.copysign(r, x))
 }
 
 #[inline(always)]

@@ -12,6 +12,9 @@ use std::path::Path;
 /// The u8 type code of the IDX header.
 const TYPE_U8: u8 = 0x08;
 
+/// The first step by which the buffer of decompressed values grows (then it doubles).
+const STEP: usize = 64 << 10;
+
 /// The decoded contents of one IDX file of u8 values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Idx {
@@ -29,15 +32,19 @@ pub struct Idx {
 /// number of dimensions, or holds more or fewer bytes than its header announces. The message
 /// names the file.
 pub fn read(path: &Path, ndim: u8) -> Result<Idx, DataError> {
+    // Regular files only: a device or FIFO would be read forever, or block.
     let bytes =
-        std::fs::read(path).map_err(|e| DataError::new(path, format!("cannot read: {e}")))?;
+        crate::atomic::read_regular(path, u64::MAX).map_err(|what| DataError::new(path, what))?;
     parse(&bytes, ndim).map_err(|what| DataError::new(path, what))
 }
 
 /// Parses IDX bytes (gzip or raw) as [`read`] does; the error says what is wrong, without a
-/// file name. The data is decompressed as it is read, never more than the header announces
-/// (plus a little to see that nothing follows), so a small file cannot expand into a huge
-/// buffer, and a header announcing more values than memory holds is an error.
+/// file name. Memory grows with the data actually there, never with what the header
+/// announces: raw data is measured against the header before anything is allocated, and gzip
+/// data is decompressed in bounded steps (64 KiB, then doubling, never past the header's
+/// count), so a 16-byte header announcing gigabytes is "truncated" at once. Decompression
+/// stops at the header's count (plus a little to see that nothing follows), so a small file
+/// cannot expand into a huge buffer, and data that does not fit in memory is an error.
 ///
 /// # Errors
 /// As [`read`].
@@ -109,24 +116,63 @@ pub fn parse(bytes: &[u8], ndim: u8) -> Result<Idx, String> {
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| format!("dimensions {shape} overflow"))?;
-    let mut values = Vec::new();
-    values.try_reserve_exact(count).map_err(|_| {
-        format!("the header announces {shape} = {count} values: more than memory holds")
-    })?;
-    values.resize(count, 0);
-    let got = fill(&mut reader, &mut values)?;
+    let values = if gz {
+        let mut values = Vec::new();
+        while values.len() < count {
+            let have = values.len();
+            let step = (count - have).min(have.max(STEP));
+            values.try_reserve_exact(step).map_err(|_| {
+                format!(
+                    "the header announces {shape} = {count} values: more than memory holds \
+                     (after {have})"
+                )
+            })?;
+            values.resize(have + step, 0);
+            let got = fill(&mut reader, &mut values[have..])?;
+            values.truncate(have + got);
+            if got < step {
+                break;
+            }
+        }
+        values
+    } else {
+        // Raw: the bytes are all here; compare before allocating anything.
+        let body = &bytes[header_len..];
+        if body.len() < count {
+            return Err(format!(
+                "truncated: the header announces {shape} = {count} values, the file holds {}",
+                body.len()
+            ));
+        }
+        if body.len() > count {
+            let extra = body.len() - count;
+            return Err(format!(
+                "{extra} bytes after the {shape} = {count} values the header announces"
+            ));
+        }
+        let mut values = Vec::new();
+        values.try_reserve_exact(count).map_err(|_| {
+            format!("the header announces {shape} = {count} values: more than memory holds")
+        })?;
+        values.extend_from_slice(body);
+        values
+    };
+    let got = values.len();
     if got < count {
         return Err(format!(
             "truncated: the header announces {shape} = {count} values, the file holds {got}"
         ));
     }
-    // Anything after the values is an error too; count it, up to 1 MiB.
-    let extra = std::io::copy(&mut reader.take(1 << 20), &mut std::io::sink()).map_err(io)?;
-    if extra > 0 {
-        let more = if extra == 1 << 20 { "at least " } else { "" };
-        return Err(format!(
-            "{more}{extra} bytes after the {shape} = {count} values the header announces"
-        ));
+    // Anything after the values is an error too; count it, up to 1 MiB. (Raw data was
+    // measured above.)
+    if gz {
+        let extra = std::io::copy(&mut reader.take(1 << 20), &mut std::io::sink()).map_err(io)?;
+        if extra > 0 {
+            let more = if extra == 1 << 20 { "at least " } else { "" };
+            return Err(format!(
+                "{more}{extra} bytes after the {shape} = {count} values the header announces"
+            ));
+        }
     }
     Ok(Idx { dims, values })
 }

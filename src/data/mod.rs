@@ -97,12 +97,17 @@ impl Dataset {
         classes: usize,
     ) -> Result<Dataset, DataError> {
         let name = name.into();
-        if features.len() != labels.len() * dim {
+        let needs = labels.len().checked_mul(dim).ok_or_else(|| {
+            DataError::other(format!(
+                "{name}: {} labels of dimension {dim} overflow the address space",
+                labels.len()
+            ))
+        })?;
+        if features.len() != needs {
             return Err(DataError::other(format!(
-                "{name}: {} features for {} labels of dimension {dim} (needs {})",
+                "{name}: {} features for {} labels of dimension {dim} (needs {needs})",
                 features.len(),
                 labels.len(),
-                labels.len() * dim
             )));
         }
         if let Some(i) = labels.iter().position(|&l| l as usize >= classes) {
@@ -195,7 +200,17 @@ impl Dataset {
         }
         let m = max as f32;
         // p / max, correctly rounded (not p · (1/max), which is off by an ULP at times).
-        let features = img.values.iter().map(|&p| p as f32 / m).collect();
+        let mut features = Vec::new();
+        features.try_reserve_exact(img.values.len()).map_err(|_| {
+            (
+                true,
+                format!(
+                    "{} pixels: more than memory holds as f32 features",
+                    img.values.len()
+                ),
+            )
+        })?;
+        features.extend(img.values.iter().map(|&p| p as f32 / m));
         Ok(Dataset {
             name: name.to_string(),
             features,
@@ -338,14 +353,9 @@ fn find(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
 /// When a file is missing or fails [`Dataset::load_idx`], or train and test have different
 /// image sizes.
 pub fn mnist_layout(dir: &Path) -> Result<Split, DataError> {
-    let train = Dataset::load_idx(
-        &find(dir, "train-images-idx3-ubyte")?,
-        &find(dir, "train-labels-idx1-ubyte")?,
-    )?;
-    let test = Dataset::load_idx(
-        &find(dir, "t10k-images-idx3-ubyte")?,
-        &find(dir, "t10k-labels-idx1-ubyte")?,
-    )?;
+    let [ti, tl, vi, vl] = mnist_layout_files(dir)?;
+    let train = Dataset::load_idx(&ti, &tl)?;
+    let test = Dataset::load_idx(&vi, &vl)?;
     if train.dim() != test.dim() {
         return Err(DataError::new(
             dir,
@@ -357,6 +367,20 @@ pub fn mnist_layout(dir: &Path) -> Result<Split, DataError> {
         ));
     }
     Ok(Split { train, test })
+}
+
+/// The four files [`mnist_layout`] reads from `dir`: training images and labels, test images
+/// and labels, each the `.gz` file where there is one, else the raw file.
+///
+/// # Errors
+/// When one of the four is missing (the message names the `.gz` file).
+pub fn mnist_layout_files(dir: &Path) -> Result<[PathBuf; 4], DataError> {
+    Ok([
+        find(dir, "train-images-idx3-ubyte")?,
+        find(dir, "train-labels-idx1-ubyte")?,
+        find(dir, "t10k-images-idx3-ubyte")?,
+        find(dir, "t10k-labels-idx1-ubyte")?,
+    ])
 }
 
 /// MNIST from `dir` (see [`mnist_layout`] for the file names).

@@ -108,8 +108,11 @@ impl<'a> MatRef<'a> {
     pub fn rows_range(&self, start: usize, end: usize) -> MatRef<'a> {
         let end = end.min(self.rows());
         let start = start.min(end);
-        let offset = if start < end {
-            start * self.row_stride()
+        // With no columns (or no rows) nothing is addressed, and the stride may be anything:
+        // never multiply it out then. Otherwise the product is within the data (the view was
+        // checked), but saturate anyway rather than trust it.
+        let offset = if start < end && self.cols() > 0 {
+            start.saturating_mul(self.row_stride())
         } else {
             0
         };

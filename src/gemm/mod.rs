@@ -71,7 +71,7 @@ pub enum Backend {
     /// OpenBLAS through CBLAS (cargo feature `openblas`; Debian: `libopenblas-dev`).
     OpenBlas,
     /// The `gemm` crate, the engine under faer and candle (cargo feature `gemm-crate`), kept
-    /// for comparison: on stable Rust it runs its AVX2 kernels.
+    /// for comparison (0.19 with its `x86-v4` feature: AVX-512 kernels on stable Rust).
     GemmCrate,
 }
 
@@ -84,7 +84,15 @@ pub enum Engine {
     OpenBlas,
     /// The `gemm` crate, threaded on rayon's pool by the crate itself.
     GemmCrate,
+    /// sigmo's unpacked engine (`Kernels::sgemm_small`), on every backend, for products with
+    /// a short side ([`SMALL_MAX_SIDE`]) below [`PARALLEL_MIN_FLOPS`] whose B and C have
+    /// contiguous rows: a batch of 10 times a weight matrix, or the dW = Xᵀ·δ of such a batch.
+    Small,
 }
+
+/// A product whose m (rows of C) or k (inner dimension) is at most this runs on
+/// [`Engine::Small`] where its layouts allow: packing then costs as much as the product.
+pub const SMALL_MAX_SIDE: usize = 16;
 
 /// Below this many flops (2·m·n·k) a GEMM runs on one thread: waking a worker costs more.
 pub const PARALLEL_MIN_FLOPS: usize = 1 << 24;
@@ -178,11 +186,19 @@ impl Backend {
         }
     }
 
-    /// The engine that runs C ← α·A·B + β·C for these layouts on this backend: OpenBLAS where
-    /// BLAS can take the layouts (one unit stride per operand, row-major C), matrixmultiply
-    /// otherwise. (Called from inside a rayon worker, OpenBLAS runs on one thread: the two
+    /// The engine that runs C ← α·A·B + β·C for these layouts on this backend: sigmo's
+    /// unpacked engine for short products ([`Engine::Small`]); otherwise OpenBLAS where
+    /// BLAS can take the layouts (one unit stride per operand, row-major C) and runs kernels
+    /// fit for this CPU ([`crate::openblas::routing`]), matrixmultiply otherwise. (Called from inside a rayon worker, OpenBLAS runs on one thread: the two
     /// pools never nest.)
     pub fn engine_for(&self, a: &MatRef<'_>, b: &MatRef<'_>, c: &MatMut<'_>) -> Engine {
+        let short = a.rows() <= SMALL_MAX_SIDE || a.cols() <= SMALL_MAX_SIDE;
+        if short
+            && flops(a, b) < PARALLEL_MIN_FLOPS
+            && sigmo_kernels::gemm::small_gemm_accepts(b.parts().1, layout_of(c))
+        {
+            return Engine::Small;
+        }
         match self {
             Backend::MatrixMultiply => Engine::MatrixMultiply,
             Backend::GemmCrate if cfg!(feature = "gemm-crate") => Engine::GemmCrate,
@@ -190,6 +206,9 @@ impl Backend {
             Backend::OpenBlas => {
                 #[cfg(feature = "openblas")]
                 {
+                    if crate::openblas::routing() != &crate::openblas::Routing::OpenBlas {
+                        return Engine::MatrixMultiply;
+                    }
                     let (_, al) = a.parts();
                     let (_, bl) = b.parts();
                     let cl = layout_of(c);
@@ -216,6 +235,24 @@ impl Backend {
         beta: f32,
         c: MatMut<'_>,
     ) -> Result<(), ShapeError> {
+        let k = Kernels::try_best().map_err(|e| ShapeError::new(format!("gemm: {e}")))?;
+        self.gemm_with(&k, alpha, a, b, beta, c)
+    }
+
+    /// As [`Backend::gemm`], with sigmo's own engine ([`Engine::Small`]) at the tier of `k`
+    /// (what the network's workspace calls: the tier is chosen once, by the caller).
+    ///
+    /// # Errors
+    /// As [`Backend::gemm`].
+    pub fn gemm_with(
+        &self,
+        k: &Kernels,
+        alpha: f32,
+        a: MatRef<'_>,
+        b: MatRef<'_>,
+        beta: f32,
+        c: MatMut<'_>,
+    ) -> Result<(), ShapeError> {
         check_shapes("gemm", &a, &b, &c)?;
         if alpha == 0.0 {
             // A and B are not read (as BLAS specifies): NaN or ∞ in them cannot reach C.
@@ -227,6 +264,25 @@ impl Backend {
             Engine::MatrixMultiply => mm_threaded(alpha, a, b, beta, c),
             Engine::OpenBlas => blas(alpha, a, b, beta, c),
             Engine::GemmCrate => gemm_crate(alpha, a, b, beta, c),
+            Engine::Small => raw(
+                |alpha, a, al, b, bl, beta, c, cl| {
+                    k.sgemm_small(sigmo_kernels::gemm::SmallGemm {
+                        alpha,
+                        a,
+                        al,
+                        b,
+                        bl,
+                        beta,
+                        c,
+                        cl,
+                    })
+                },
+                alpha,
+                a,
+                b,
+                beta,
+                c,
+            ),
         }
     }
 
@@ -256,6 +312,24 @@ impl Backend {
         b: MatRef<'_>,
         bias: &[f32],
         act: Activation,
+        c: MatMut<'_>,
+    ) -> Result<(), ShapeError> {
+        let k = Kernels::try_best().map_err(|e| ShapeError::new(format!("gemm_bias_act: {e}")))?;
+        self.gemm_bias_act_with(&k, a, b, bias, act, c)
+    }
+
+    /// As [`Backend::gemm_bias_act`], with the epilogue at the tier of `k` (what the
+    /// network's workspace and the trainer call: the tier is chosen once, by the caller).
+    ///
+    /// # Errors
+    /// As [`Backend::gemm_bias_act`].
+    pub fn gemm_bias_act_with(
+        &self,
+        k: &Kernels,
+        a: MatRef<'_>,
+        b: MatRef<'_>,
+        bias: &[f32],
+        act: Activation,
         mut c: MatMut<'_>,
     ) -> Result<(), ShapeError> {
         check_shapes("gemm_bias_act", &a, &b, &c)?;
@@ -266,7 +340,6 @@ impl Backend {
                 c.shape()
             )));
         }
-        let k = Kernels::try_best().map_err(|e| ShapeError::new(format!("gemm_bias_act: {e}")))?;
         let (rows, cols) = (c.rows(), c.cols());
         if rows == 0 || cols == 0 {
             return Ok(());
@@ -283,8 +356,8 @@ impl Backend {
             // C_blk ← A_blk·B (itself split over the threads when large enough), then
             // C_blk ← act(C_blk + bias) in one pass while the block is in cache.
             let a_blk = a.rows_range(start, start + blk_rows);
-            self.gemm(1.0, a_blk, b, 0.0, blk.reborrow())?;
-            bias_activate_rows(&k, &mut blk, bias, act);
+            self.gemm_with(k, 1.0, a_blk, b, 0.0, blk.reborrow())?;
+            bias_activate_rows(k, &mut blk, bias, act);
             start += blk_rows;
             rest = tail;
         }
@@ -417,7 +490,6 @@ fn check_shapes(
     Ok(())
 }
 
-#[cfg(feature = "openblas")]
 fn layout_of(c: &MatMut<'_>) -> Layout {
     Layout {
         rows: c.rows(),

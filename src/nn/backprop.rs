@@ -22,12 +22,24 @@ pub struct Grads {
 }
 
 impl Grads {
-    /// Zero gradients shaped as `net`.
+    /// Zero gradients shaped as `net`. Aborts, as a `Vec` does, when memory runs out; see
+    /// [`Grads::try_new`] for the error instead.
     pub fn new(net: &Mlp) -> Grads {
         Grads {
             data: vec![0.0; net.num_params()],
             layout: net.layout.clone(),
         }
+    }
+
+    /// Zero gradients shaped as `net`, or an error when they do not fit in memory.
+    ///
+    /// # Errors
+    /// When the buffer cannot be allocated.
+    pub fn try_new(net: &Mlp) -> Result<Grads, NnError> {
+        Ok(Grads {
+            data: super::zeroed(net.num_params(), "the gradients")?,
+            layout: net.layout.clone(),
+        })
     }
 
     /// ∂L/∂W of layer `l`, shaped as its weights.
@@ -123,6 +135,13 @@ impl Workspace {
         })
     }
 
+    /// The same buffers, running their kernels (epilogues, losses, backward passes) at the
+    /// tier of `kernels` instead of the detected one.
+    pub fn with_kernels(mut self, kernels: Kernels) -> Workspace {
+        self.kernels = kernels;
+        self
+    }
+
     /// The same buffers, running their GEMMs on `backend`.
     pub fn with_backend(mut self, backend: Backend) -> Workspace {
         self.backend = backend;
@@ -207,13 +226,25 @@ impl Workspace {
             let out = &mut rest[0][..rows * n_out];
             if l + 1 < depth {
                 let c = MatMut::new(out, rows, n_out)?;
-                self.backend
-                    .gemm_bias_act(a, w, net.biases(l), net.hidden[l], c)?;
+                self.backend.gemm_bias_act_with(
+                    &self.kernels,
+                    a,
+                    w,
+                    net.biases(l),
+                    net.hidden[l],
+                    c,
+                )?;
             } else {
                 let z = &mut self.logits[..rows * n_out];
                 let c = MatMut::new(z, rows, n_out)?;
-                self.backend
-                    .gemm_bias_act(a, w, net.biases(l), Activation::Identity, c)?;
+                self.backend.gemm_bias_act_with(
+                    &self.kernels,
+                    a,
+                    w,
+                    net.biases(l),
+                    Activation::Identity,
+                    c,
+                )?;
                 match net.output {
                     OutputActivation::Softmax => self.kernels.softmax_rows(z, n_out, out),
                     OutputActivation::Elementwise(f) => self.kernels.activate(f, z, out),
@@ -322,7 +353,8 @@ impl Workspace {
             let (wr, br) = (grads.layout.w(l), grads.layout.b(l));
             let (gw, gb) = grads.data[wr.start..br.end].split_at_mut(wr.len());
             // ∂L/∂W = scale · Xᵀ·δ (Xᵀ a view).
-            self.backend.gemm(
+            self.backend.gemm_with(
+                &self.kernels,
                 scale,
                 MatRef::new(input, rows, n_in)?.t(),
                 dm,
@@ -337,7 +369,8 @@ impl Workspace {
             if l > 0 {
                 // δ_prev = (δ·Wᵀ) ⊙ f′, f′ from the previous layer's output.
                 let dp = &mut d_prev[..rows * n_in];
-                self.backend.gemm(
+                self.backend.gemm_with(
+                    &self.kernels,
                     1.0,
                     dm,
                     MatRef::new(net.weights(l), n_in, n_out)?.t(),

@@ -14,6 +14,10 @@ use std::path::Path;
 /// The value of the `format` metadata key of sigmo's model files.
 pub const FORMAT: &str = "sigmo-mlp/1";
 
+/// The largest safetensors header (the JSON with the tensor list and the metadata) [`load`]
+/// reads: 1 MiB, room for thousands of layers. A larger one is an error before it is parsed.
+pub const MAX_HEADER_BYTES: u64 = 1 << 20;
+
 fn act_name(a: &Activation) -> String {
     match a {
         Activation::LeakyRelu(al) | Activation::Elu(al) => format!("{}={al}", a.name()),
@@ -34,19 +38,16 @@ pub fn save(net: &Mlp, loss: Option<Loss>, path: &Path) -> Result<(), NnError> {
             "not saved: the network has parameters that are NaN or infinite".into(),
         ));
     }
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = (0..net.depth())
-        .flat_map(|l| {
-            let (i, o) = (net.sizes[l], net.sizes[l + 1]);
-            [
-                (
-                    format!("layers.{l}.weight"),
-                    le_bytes(net.weights(l)),
-                    vec![i, o],
-                ),
-                (format!("layers.{l}.bias"), le_bytes(net.biases(l)), vec![o]),
-            ]
-        })
-        .collect();
+    let mut bytes: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
+    for l in 0..net.depth() {
+        let (i, o) = (net.sizes[l], net.sizes[l + 1]);
+        let w = format!("layers.{l}.weight");
+        let b = format!("layers.{l}.bias");
+        let wb = le_bytes(net.weights(l)).ok_or_else(|| err(format!("{w}: {OOM}")))?;
+        let bb = le_bytes(net.biases(l)).ok_or_else(|| err(format!("{b}: {OOM}")))?;
+        bytes.push((w, wb, vec![i, o]));
+        bytes.push((b, bb, vec![o]));
+    }
     let views = bytes
         .iter()
         .map(|(name, b, shape)| {
@@ -87,20 +88,43 @@ pub fn save(net: &Mlp, loss: Option<Loss>, path: &Path) -> Result<(), NnError> {
     crate::atomic::write(path, &data).map_err(err)
 }
 
-fn le_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+/// What a save says when its buffers do not fit in memory.
+const OOM: &str = "not saved: cannot allocate the bytes to encode it";
+
+/// The little-endian bytes of `v`, or `None` when they do not fit in memory.
+fn le_bytes(v: &[f32]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(v.len().checked_mul(4)?).ok()?;
+    out.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+    Some(out)
 }
 
 /// Reads a network written by [`save`], and the loss it was trained with if recorded.
 ///
 /// # Errors
-/// When the file cannot be read, is not safetensors, is not a sigmo model, or its tensors
-/// do not match its architecture; the message names the file.
+/// When the file cannot be read, is not a regular file (a folder, device or FIFO), is not
+/// safetensors, has a header larger than [`MAX_HEADER_BYTES`], is not a sigmo model, or its
+/// tensors do not match its architecture; the message names the file.
 pub fn load(path: &Path) -> Result<(Mlp, Option<Loss>), NnError> {
     let err = |what: String| NnError::new(format!("{}: {what}", path.display()));
-    let buf = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let buf = crate::atomic::read_regular(path, u64::MAX).map_err(&err)?;
     if buf.is_empty() {
         return Err(err("the file is empty".into()));
+    }
+    if let Some(n) = buf.get(..8) {
+        let n = u64::from_le_bytes(n.try_into().expect("8 bytes"));
+        let rest = buf.len() as u64 - 8;
+        if n > rest {
+            return Err(err(format!(
+                "not a safetensors file: its header length is {n} bytes, and {rest} follow"
+            )));
+        }
+        if n > MAX_HEADER_BYTES {
+            return Err(err(format!(
+                "the safetensors header is {n} bytes: larger than the {MAX_HEADER_BYTES}-byte \
+                 cap for a sigmo model's metadata"
+            )));
+        }
     }
     let (_, header) = SafeTensors::read_metadata(&buf)
         .map_err(|e| err(format!("not a safetensors file: {e}")))?;
@@ -140,6 +164,14 @@ pub fn load(path: &Path) -> Result<(Mlp, Option<Loss>), NnError> {
     };
     let st = SafeTensors::deserialize(&buf).map_err(|e| err(format!("corrupt tensors: {e}")))?;
     let depth = sizes.len().saturating_sub(1);
+    // The tensors in the file, not the metadata, bound what is reserved.
+    if st.len() != 2 * depth {
+        return Err(err(format!(
+            "{} tensors, a {depth}-layer network has {}",
+            st.len(),
+            2 * depth
+        )));
+    }
     let mut params = Vec::with_capacity(depth);
     for l in 0..depth {
         let read = |name: String, shape: Vec<usize>| -> Result<Vec<f32>, NnError> {
@@ -161,13 +193,6 @@ pub fn load(path: &Path) -> Result<(Mlp, Option<Loss>), NnError> {
         let w = read(format!("layers.{l}.weight"), vec![sizes[l], sizes[l + 1]])?;
         let b = read(format!("layers.{l}.bias"), vec![sizes[l + 1]])?;
         params.push((w, b));
-    }
-    if st.len() != 2 * depth {
-        return Err(err(format!(
-            "{} tensors, a {depth}-layer network has {}",
-            st.len(),
-            2 * depth
-        )));
     }
     let net = Mlp::from_parts(&sizes, &hidden, output, params).map_err(|e| err(e.to_string()))?;
     if let Some(l) = loss {

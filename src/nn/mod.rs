@@ -27,10 +27,11 @@ mod io;
 mod loss;
 mod optim;
 mod params;
+mod update;
 
 pub use backprop::{one_hot, BatchStats, Grads, Workspace};
 pub use init::Init;
-pub use io::{load, save, FORMAT};
+pub use io::{load, save, FORMAT, MAX_HEADER_BYTES};
 pub use loss::Loss;
 pub use optim::{Optimizer, OptimizerState};
 
@@ -377,6 +378,19 @@ impl Mlp {
     /// layer 1's, and so on.
     pub fn parameters(&self) -> &[f32] {
         &self.params
+    }
+
+    /// A copy, or an error when it does not fit in memory (`clone` aborts then).
+    pub(crate) fn try_clone(&self) -> Result<Mlp, NnError> {
+        let mut params = zeroed(self.params.len(), "a copy of the network")?;
+        params.copy_from_slice(&self.params);
+        Ok(Mlp {
+            sizes: self.sizes.clone(),
+            params,
+            layout: self.layout.clone(),
+            hidden: self.hidden.clone(),
+            output: self.output,
+        })
     }
 
     /// Copies every weight and bias of `src` into `self`, without allocating.

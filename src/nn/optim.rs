@@ -4,7 +4,9 @@
 //! `network2.py` shrinks w ← (1 − ηλ/n)·w, which is the same with λ/n. Biases are not decayed.
 
 use super::params::Layout;
+use super::update::{update_block, Block, Rule};
 use super::{Grads, Mlp, NnError};
+use crate::kernels::Kernels;
 use std::fmt;
 
 /// An update rule and its step size.
@@ -134,24 +136,8 @@ pub struct OptimizerState {
     m: Vec<f32>,
     /// Adam: the second moment (empty for SGD).
     v: Vec<f32>,
-}
-
-/// One step's constants.
-#[derive(Clone, Copy)]
-enum Rule {
-    Sgd {
-        lr: f32,
-        mu: f32,
-    },
-    Adam {
-        beta1: f32,
-        beta2: f32,
-        eps: f32,
-        /// η/(1 − β₁ᵗ).
-        step: f32,
-        /// 1/√(1 − β₂ᵗ).
-        inv_sqrt_bc2: f32,
-    },
+    /// The tier the update pass runs at.
+    kernels: Kernels,
 }
 
 /// The parameters at or above this count are updated by the threads of the current rayon
@@ -163,11 +149,29 @@ const PARALLEL_MIN_PARAMS: usize = 1 << 16;
 const BLOCK: usize = 2048;
 
 impl OptimizerState {
-    /// Fresh state (zero velocities and moments) for `net`, with L2 coefficient `l2` (λ ≥ 0).
+    /// Fresh state (zero velocities and moments) for `net`, with L2 coefficient `l2` (λ ≥ 0),
+    /// updating at the tier of [`Kernels::try_best`] (change it with
+    /// [`OptimizerState::with_kernels`]).
+    ///
+    /// # Errors
+    /// As [`Optimizer::check`], or when λ is negative or not finite, or when `SIGMO_ISA`
+    /// names a tier this CPU cannot run.
+    pub fn new(opt: Optimizer, l2: f32, net: &Mlp) -> Result<OptimizerState, NnError> {
+        let k = Kernels::try_best().map_err(|e| NnError::new(e.to_string()))?;
+        OptimizerState::with_kernels(opt, l2, net, k)
+    }
+
+    /// As [`OptimizerState::new`], updating at the tier of `kernels`: the vectorized update
+    /// pass gives the same weights at every tier.
     ///
     /// # Errors
     /// As [`Optimizer::check`], or when λ is negative or not finite.
-    pub fn new(opt: Optimizer, l2: f32, net: &Mlp) -> Result<OptimizerState, NnError> {
+    pub fn with_kernels(
+        opt: Optimizer,
+        l2: f32,
+        net: &Mlp,
+        kernels: Kernels,
+    ) -> Result<OptimizerState, NnError> {
         opt.check()?;
         if !(l2.is_finite() && l2 >= 0.0) {
             return Err(NnError::new(format!("l2 = {l2}: must be finite and ≥ 0")));
@@ -178,12 +182,14 @@ impl OptimizerState {
             l2,
             t: 0,
             layout: net.layout.clone(),
-            m: vec![0.0; n],
+            // Fallible: n is as large as the network, which just fit; two more may not.
+            m: super::zeroed(n, "the optimizer's first moment (or velocity)")?,
             v: if matches!(opt, Optimizer::Adam { .. }) {
-                vec![0.0; n]
+                super::zeroed(n, "Adam's second moment")?
             } else {
                 Vec::new()
             },
+            kernels,
         })
     }
 
@@ -281,8 +287,8 @@ impl OptimizerState {
         } else {
             1
         };
-        let (layout, l2) = (&self.layout, self.l2);
-        let (sq, check) = in_parts(part, parts, &|p| update_part(p, layout, rule, l2));
+        let (layout, l2, k) = (&self.layout, self.l2, self.kernels);
+        let (sq, check) = in_parts(part, parts, &|p| update_part(p, layout, rule, l2, k));
         Ok((sq, check.is_finite()))
     }
 }
@@ -361,7 +367,7 @@ fn in_parts<F: Fn(Part<'_>) -> (f64, f64) + Sync>(p: Part<'_>, parts: usize, f: 
 
 /// Updates one part, block by block, weights decayed and biases not; returns Σ g² and
 /// Σ 0·w_new (0, or NaN when an updated parameter is not finite).
-fn update_part(p: Part<'_>, layout: &Layout, rule: Rule, l2: f32) -> (f64, f64) {
+fn update_part(p: Part<'_>, layout: &Layout, rule: Rule, l2: f32, k: Kernels) -> (f64, f64) {
     let (mut sq, mut check) = (0.0f64, 0.0f64);
     let Part {
         off,
@@ -387,118 +393,22 @@ fn update_part(p: Part<'_>, layout: &Layout, rule: Rule, l2: f32) -> (f64, f64) 
             } else {
                 &mut v[s..e]
             };
-            let (a, c) = block(&mut w[s..e], gb, g2b, &mut m[s..e], vb, rule, lam);
+            let (a, c) = update_block(
+                k,
+                Block {
+                    w: &mut w[s..e],
+                    g: gb,
+                    g2: g2b,
+                    m: &mut m[s..e],
+                    v: vb,
+                    rule,
+                    lam,
+                },
+            );
             sq += a;
             check += c;
             s = e;
         }
     });
     (sq, check)
-}
-
-/// The update of one block: g ← g (+ g2), then the rule, with λ·w added to g. Returns Σ g²
-/// and Σ 0·w_new.
-fn block(
-    w: &mut [f32],
-    g: &[f32],
-    g2: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    rule: Rule,
-    lam: f32,
-) -> (f64, f64) {
-    let (acc, check) = match (rule, g2.is_empty()) {
-        (Rule::Sgd { lr, mu }, true) => sgd::<false>(w, g, g, m, lr, mu, lam),
-        (Rule::Sgd { lr, mu }, false) => sgd::<true>(w, g, g2, m, lr, mu, lam),
-        (r @ Rule::Adam { .. }, true) => adam::<false>(w, g, g, m, v, r, lam),
-        (r @ Rule::Adam { .. }, false) => adam::<true>(w, g, g2, m, v, r, lam),
-    };
-    (
-        acc.iter().map(|&a| a as f64).sum(),
-        check.iter().map(|&a| a as f64).sum(),
-    )
-}
-
-/// v ← μv + (g + λw); w ← w − η·v, with g = g₁ + g₂ when `TWO`. Eight lanes at a time (the
-/// compiler turns each group into vector operations); returns the lanes of Σ g².
-#[inline(always)]
-fn sgd<const TWO: bool>(
-    w: &mut [f32],
-    g: &[f32],
-    g2: &[f32],
-    m: &mut [f32],
-    lr: f32,
-    mu: f32,
-    lam: f32,
-) -> ([f32; 8], [f32; 8]) {
-    let n = w.len();
-    let (g, g2, m) = (&g[..n], &g2[..n], &mut m[..n]);
-    let (mut acc, mut check) = ([0.0f32; 8], [0.0f32; 8]);
-    let one = |i: usize, w: &mut [f32], m: &mut [f32], acc: &mut f32, check: &mut f32| {
-        let gi = if TWO { g[i] + g2[i] } else { g[i] };
-        *acc += gi * gi;
-        let vi = mu * m[i] + (gi + lam * w[i]);
-        m[i] = vi;
-        w[i] -= lr * vi;
-        *check += 0.0 * w[i];
-    };
-    let full = n / 8 * 8;
-    for c in (0..full).step_by(8) {
-        for (j, (a, k)) in acc.iter_mut().zip(&mut check).enumerate() {
-            one(c + j, w, m, a, k);
-        }
-    }
-    for i in full..n {
-        one(i, w, m, &mut acc[0], &mut check[0]);
-    }
-    (acc, check)
-}
-
-/// Adam's update, PyTorch's arrangement: w ← w − (η/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε), with
-/// g = g₁ + g₂ when `TWO` and λ·w added; returns the lanes of Σ g².
-#[inline(always)]
-fn adam<const TWO: bool>(
-    w: &mut [f32],
-    g: &[f32],
-    g2: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    rule: Rule,
-    lam: f32,
-) -> ([f32; 8], [f32; 8]) {
-    let Rule::Adam {
-        beta1,
-        beta2,
-        eps,
-        step,
-        inv_sqrt_bc2,
-    } = rule
-    else {
-        unreachable!("adam() is called with Rule::Adam")
-    };
-    let n = w.len();
-    let (g, g2, m, v) = (&g[..n], &g2[..n], &mut m[..n], &mut v[..n]);
-    let (mut acc, mut check) = ([0.0f32; 8], [0.0f32; 8]);
-    let one =
-        |i: usize, w: &mut [f32], m: &mut [f32], v: &mut [f32], acc: &mut f32, check: &mut f32| {
-            let gi = if TWO { g[i] + g2[i] } else { g[i] };
-            *acc += gi * gi;
-            let gd = gi + lam * w[i];
-            let mi = beta1 * m[i] + (1.0 - beta1) * gd;
-            let vi = beta2 * v[i] + (1.0 - beta2) * gd * gd;
-            m[i] = mi;
-            v[i] = vi;
-            w[i] -= step * mi / (vi.sqrt() * inv_sqrt_bc2 + eps);
-            *check += 0.0 * w[i];
-        };
-    let full = n / 8 * 8;
-    for c in (0..full).step_by(8) {
-        for (j, (a, k)) in acc.iter_mut().zip(&mut check).enumerate() {
-            one(c + j, w, m, v, a, k);
-        }
-    }
-    for i in full..n {
-        one(i, w, m, v, &mut acc[0], &mut check[0]);
-    }
-    (acc, check)
 }

@@ -126,6 +126,10 @@ impl Simd for Avx2 {
         avx!(_mm256_or_ps(a, b))
     }
     #[inline(always)]
+    fn mask_and(self, a: __m256, b: __m256) -> __m256 {
+        avx!(_mm256_and_ps(a, b))
+    }
+    #[inline(always)]
     fn any(self, m: __m256) -> bool {
         avx!(_mm256_movemask_ps(m)) != 0
     }
@@ -144,6 +148,13 @@ impl Simd for Avx2 {
             let s2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n2, bias)));
             _mm256_mul_ps(_mm256_mul_ps(p, s1), s2)
         })
+    }
+    #[inline(always)]
+    fn sub_bits(self, a: __m256, b: __m256) -> __m256 {
+        avx!(_mm256_castsi256_ps(_mm256_sub_epi32(
+            _mm256_castps_si256(a),
+            _mm256_castps_si256(b)
+        )))
     }
     #[inline(always)]
     fn reduce_add(self, v: __m256) -> f32 {

@@ -133,6 +133,10 @@ impl Simd for Avx512 {
         a | b
     }
     #[inline(always)]
+    fn mask_and(self, a: __mmask16, b: __mmask16) -> __mmask16 {
+        a & b
+    }
+    #[inline(always)]
     fn any(self, m: __mmask16) -> bool {
         m != 0
     }
@@ -142,9 +146,16 @@ impl Simd for Avx512 {
     }
     #[inline(always)]
     fn pow2_scale(self, p: __m512, n: __m512) -> __m512 {
-        // vscalefps rounds p·2^floor(n) once, subnormals included: the same value the split
-        // product of the other tiers gives.
+        // vscalefps gives p·2^floor(n) rounded once: exact, and the same value the split
+        // product of the other tiers gives, wherever the result is normal (the domain).
         avx512!(_mm512_scalef_ps(p, n))
+    }
+    #[inline(always)]
+    fn sub_bits(self, a: __m512, b: __m512) -> __m512 {
+        avx512!(_mm512_castsi512_ps(_mm512_sub_epi32(
+            _mm512_castps_si512(a),
+            _mm512_castps_si512(b)
+        )))
     }
     #[inline(always)]
     fn reduce_add(self, v: __m512) -> f32 {

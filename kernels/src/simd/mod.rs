@@ -9,8 +9,10 @@
 //! - `max(a, b)` is `a > b ? a : b` and `min(a, b)` is `a < b ? a : b` (the x86 `maxps`/`minps`
 //!   rule): a NaN in `a` gives `b`, a NaN in `b` gives `b`.
 //! - `mul_add(a, b, c)` is `a·b + c` rounded once on FMA tiers, twice on SSE4.1.
-//! - `pow2_scale(p, n)` is `p·2ⁿ` rounded once (subnormal results included) for integral
-//!   `n ∈ [-151, 128]` and `p ∈ [0.5, 2]`.
+//! - `pow2_scale(p, n)` is `p·2ⁿ`, exact, for integral `n ∈ [-126, 128]` and `p ∈ [2⁻⁶⁰, 2]`
+//!   where `p·2ⁿ` is normal (+∞ where it overflows). Kernels never call it where the result
+//!   would be subnormal: no tier then computes with a subnormal (see `crate::exp::scale_tiny`).
+//! - `sub_bits(a, b)` subtracts the bit patterns as 32-bit integers (wrapping): no FP operation.
 //! - `reduce_add`/`reduce_max` fold a register by halves: lane `i` with lane `i + L/2`, then
 //!   `i + L/4`, … so that registers of different widths reproduce one fixed tree.
 
@@ -70,13 +72,16 @@ pub(crate) trait Simd: Copy {
     /// `a` is NaN.
     fn is_nan(self, a: Self::V) -> Self::M;
     fn mask_or(self, a: Self::M, b: Self::M) -> Self::M;
+    fn mask_and(self, a: Self::M, b: Self::M) -> Self::M;
     /// Whether any lane is set.
     fn any(self, m: Self::M) -> bool;
     /// `m ? a : b` per lane.
     fn select(self, m: Self::M, a: Self::V, b: Self::V) -> Self::V;
 
-    /// `p·2ⁿ` rounded once; see the module docs for the domain.
+    /// `p·2ⁿ`, exact; see the module docs for the domain.
     fn pow2_scale(self, p: Self::V, n: Self::V) -> Self::V;
+    /// The f32 whose bits are `bits(a) − bits(b)` (32-bit integer subtraction, wrapping).
+    fn sub_bits(self, a: Self::V, b: Self::V) -> Self::V;
     /// Sum of the lanes by the fixed halving tree.
     fn reduce_add(self, v: Self::V) -> f32;
     /// Max of the lanes by the fixed halving tree, with [`Simd::max`].

@@ -107,6 +107,10 @@ impl Simd for Scalar {
         a | b
     }
     #[inline(always)]
+    fn mask_and(self, a: bool, b: bool) -> bool {
+        a & b
+    }
+    #[inline(always)]
     fn any(self, m: bool) -> bool {
         m
     }
@@ -120,10 +124,14 @@ impl Simd for Scalar {
     }
     #[inline(always)]
     fn pow2_scale(self, p: f32, n: f32) -> f32 {
-        // p·2^n1 is exact (normal); the second product rounds once.
+        // p·2^n1 is exact (normal); so is the second product where p·2^n is normal.
         let n = n as i32;
         let n1 = n >> 1;
         (p * pow2i(n1)) * pow2i(n - n1)
+    }
+    #[inline(always)]
+    fn sub_bits(self, a: f32, b: f32) -> f32 {
+        f32::from_bits(a.to_bits().wrapping_sub(b.to_bits()))
     }
     #[inline(always)]
     fn reduce_add(self, v: f32) -> f32 {

@@ -126,6 +126,10 @@ impl Simd for Sse41 {
         sse!(_mm_or_ps(a, b))
     }
     #[inline(always)]
+    fn mask_and(self, a: __m128, b: __m128) -> __m128 {
+        sse!(_mm_and_ps(a, b))
+    }
+    #[inline(always)]
     fn any(self, m: __m128) -> bool {
         sse!(_mm_movemask_ps(m)) != 0
     }
@@ -144,6 +148,13 @@ impl Simd for Sse41 {
             let s2 = _mm_castsi128_ps(_mm_slli_epi32::<23>(_mm_add_epi32(n2, bias)));
             _mm_mul_ps(_mm_mul_ps(p, s1), s2)
         })
+    }
+    #[inline(always)]
+    fn sub_bits(self, a: __m128, b: __m128) -> __m128 {
+        sse!(_mm_castsi128_ps(_mm_sub_epi32(
+            _mm_castps_si128(a),
+            _mm_castps_si128(b)
+        )))
     }
     #[inline(always)]
     fn reduce_add(self, v: __m128) -> f32 {

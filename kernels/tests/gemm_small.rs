@@ -1,0 +1,205 @@
+//! The unpacked small GEMM (`Kernels::sgemm_small`) at every tier: shapes below, at and above
+//! its 4-row × 2-register block, plain and transposed A, β = 0 (C NaN-poisoned: never read)
+//! and β ≠ 0, against an f64 reference with the K-scaled tolerance 2(K+2)·ε·(|A||B|)ᵢⱼ; the
+//! FMA tiers give the same bits; exact-size allocations for AddressSanitizer; the refusals.
+
+mod common;
+
+use sigmo_kernels::gemm::{small_gemm_accepts, Layout, SmallGemm};
+
+fn l(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Layout {
+    Layout {
+        rows,
+        cols,
+        row_stride,
+        col_stride,
+    }
+}
+
+fn fill(n: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+        })
+        .collect()
+}
+
+#[test]
+fn every_tier_every_shape_against_f64() {
+    let ms = [1, 3, 4, 5, 9, 10, 16, 17];
+    let ks = [1, 2, 7, 10, 16, 33, 784];
+    let ns = [1, 2, 7, 8, 15, 16, 17, 30, 31, 32, 33, 64, 100];
+    let tiers = common::tiers();
+    let mut checked = 0usize;
+    for &m in &ms {
+        for &k in &ks {
+            for &n in &ns {
+                for trans_a in [false, true] {
+                    for (alpha, beta) in [(1.0f32, 0.0f32), (-0.75, 0.5)] {
+                        // A is m×k, row-major or a transposed view of a k×m buffer (Xᵀ).
+                        let al = if trans_a {
+                            l(m, k, 1, m)
+                        } else {
+                            l(m, k, k, 1)
+                        };
+                        let a = fill(m * k, (m * 131 + k * 7 + n) as u64);
+                        // B with padded rows (row stride n + 3), C with row stride n + 1.
+                        let bl = l(k, n, n + 3, 1);
+                        let b = fill(bl.extent().unwrap(), (k * 17 + n) as u64);
+                        let cl = l(m, n, n + 1, 1);
+                        let c0 = if beta == 0.0 {
+                            vec![f32::NAN; cl.extent().unwrap()]
+                        } else {
+                            fill(cl.extent().unwrap(), 99)
+                        };
+                        let mut first: Option<(bool, Vec<f32>)> = None;
+                        for t in &tiers {
+                            let mut c = c0.clone();
+                            t.sgemm_small(SmallGemm {
+                                alpha,
+                                a: &a,
+                                al,
+                                b: &b,
+                                bl,
+                                beta,
+                                c: &mut c,
+                                cl,
+                            })
+                            .unwrap();
+                            for i in 0..m {
+                                for j in 0..n {
+                                    let (mut want, mut mag) = (0.0f64, 0.0f64);
+                                    for p in 0..k {
+                                        let x = a[i * al.row_stride + p * al.col_stride] as f64
+                                            * b[p * bl.row_stride + j] as f64;
+                                        want += x;
+                                        mag += x.abs();
+                                    }
+                                    let old = c0[i * cl.row_stride + j] as f64;
+                                    let want = alpha as f64 * want
+                                        + if beta == 0.0 { 0.0 } else { beta as f64 * old };
+                                    let mag = alpha.abs() as f64 * mag
+                                        + if beta == 0.0 {
+                                            0.0
+                                        } else {
+                                            (beta as f64 * old).abs()
+                                        };
+                                    let got = c[i * cl.row_stride + j] as f64;
+                                    let tol = 2.0 * (k as f64 + 2.0) * f32::EPSILON as f64 * mag
+                                        + f32::MIN_POSITIVE as f64;
+                                    assert!(
+                                        (got - want).abs() <= tol,
+                                        "{:?} m {m} k {k} n {n} Aᵀ {trans_a} α {alpha} β {beta}: \
+                                         C({i},{j}) = {got}, want {want} ± {tol}",
+                                        t.isa()
+                                    );
+                                }
+                                // The padding between C's rows is never written.
+                                if n < cl.row_stride && i + 1 < m {
+                                    let pad = c[i * cl.row_stride + n];
+                                    let was = c0[i * cl.row_stride + n];
+                                    assert!(pad.to_bits() == was.to_bits(), "padding written");
+                                }
+                            }
+                            let fma = t.isa().has_fma();
+                            match &first {
+                                Some((true, bits)) if fma => assert!(
+                                    bits.iter().zip(&c).all(|(x, y)| x.to_bits() == y.to_bits()),
+                                    "{:?} differs from the first FMA tier: m {m} k {k} n {n}",
+                                    t.isa()
+                                ),
+                                None if fma => first = Some((true, c)),
+                                _ => {}
+                            }
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= ms.len() * ks.len() * ns.len() * 4 * tiers.len());
+}
+
+#[test]
+fn exact_allocations_and_empty_shapes() {
+    for t in common::tiers() {
+        for (m, k, n) in [(0, 3, 4), (3, 0, 4), (3, 4, 0), (1, 1, 1), (5, 3, 17)] {
+            let (al, bl, cl) = (l(m, k, k, 1), l(k, n, n, 1), l(m, n, n, 1));
+            let a = vec![1.0f32; al.extent().unwrap()];
+            let b = vec![2.0f32; bl.extent().unwrap()];
+            let mut c = vec![7.0f32; cl.extent().unwrap()];
+            t.sgemm_small(SmallGemm {
+                alpha: 1.0,
+                a: &a,
+                al,
+                b: &b,
+                bl,
+                beta: 0.0,
+                c: &mut c,
+                cl,
+            })
+            .unwrap();
+            // k = 0: C ← β·C = 0; otherwise every entry is 2k.
+            assert!(
+                c.iter().all(|&v| v == 2.0 * k as f32),
+                "{:?} {m}×{k}×{n}",
+                t.isa()
+            );
+        }
+    }
+}
+
+#[test]
+fn refusals() {
+    let t = common::tiers()[0];
+    let a = [1.0f32; 6];
+    let mut c = [0.0f32; 6];
+    // B with strided columns (a transposed view) is not taken.
+    let (al, bl, cl) = (l(2, 3, 3, 1), l(3, 2, 1, 3), l(2, 2, 2, 1));
+    assert!(!small_gemm_accepts(bl, cl));
+    let e = t
+        .sgemm_small(SmallGemm {
+            alpha: 1.0,
+            a: &a,
+            al,
+            b: &a,
+            bl,
+            beta: 0.0,
+            c: &mut c,
+            cl,
+        })
+        .unwrap_err();
+    assert!(e.0.contains("contiguous rows"), "{e}");
+    // Shapes that do not chain, and a C slice too short.
+    let e = t
+        .sgemm_small(SmallGemm {
+            alpha: 1.0,
+            a: &a,
+            al: l(2, 3, 3, 1),
+            b: &a,
+            bl: l(2, 3, 3, 1),
+            beta: 0.0,
+            c: &mut c,
+            cl: l(2, 3, 3, 1),
+        })
+        .unwrap_err();
+    assert!(e.0.contains("cannot multiply"), "{e}");
+    let e = t
+        .sgemm_small(SmallGemm {
+            alpha: 1.0,
+            a: &a,
+            al: l(2, 3, 3, 1),
+            b: &a,
+            bl: l(3, 2, 2, 1),
+            beta: 0.0,
+            c: &mut c[..3],
+            cl: l(2, 2, 2, 1),
+        })
+        .unwrap_err();
+    assert!(e.0.contains("needs"), "{e}");
+}
