@@ -5,7 +5,7 @@ samples into GEMM (packing included), bias + activation (forward and backward), 
 optimizer and the rest, by symbol name. It runs E and E + 2 epochs and takes the
 difference, so that loading and decompressing the data set (done once) drops out.
 
-    python3 benches/time_split.py [--sigmo PATH] W|N [--threads T]
+    python3 benches/time_split.py [--sigmo PATH] W|N [--threads T] [--backend B]
 
 Needs perf (Debian: linux-perf) and Fashion-MNIST. Runs 1 epoch (W) or 2 (N) pinned to
 one core for one thread. Prints one Markdown table row: the share of each part and the
@@ -42,6 +42,11 @@ def main():
         i = args.index("--sigmo")
         sigmo = args[i + 1]
         del args[i:i + 2]
+    backend = "matrixmultiply"
+    if "--backend" in args:
+        i = args.index("--backend")
+        backend = args[i + 1]
+        del args[i:i + 2]
     threads = "1"
     if "--threads" in args:
         i = args.index("--threads")
@@ -60,7 +65,7 @@ def main():
             data = os.path.join(d, "perf.data")
             cmd = ["perf", "record", "-q", "-e", "cpu-clock", "-F", str(rate), "-o", data, "--"]
             cmd += pin + [sigmo, "train", "--dataset", "fashion-mnist", "--threads", threads,
-                          "--quiet", "--epochs", str(epochs)] + CONFIGS[cfg]
+                          "--backend", backend, "--quiet", "--epochs", str(epochs)] + CONFIGS[cfg]
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
             rep = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort",
                                   "symbol", "--stdio", "-q", "-n"],
@@ -84,7 +89,7 @@ def main():
     ms = total / rate * 1000
     order = ["GEMM", "epilogue", "loss", "optimizer", "the rest"]
     cells = " | ".join(f"{100 * per[k] / total:.0f}%" for k in order)
-    print(f"| {cfg}, {threads} thread(s), {sigmo} | {cells} | {ms:.0f} ms |")
+    print(f"| {cfg}, {threads} thread(s), {backend}, {sigmo} | {cells} | {ms:.0f} ms |")
 
 
 if __name__ == "__main__":

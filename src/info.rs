@@ -103,6 +103,13 @@ impl fmt::Display for Info {
                 .collect::<Vec<_>>()
                 .join(", ")
         )?;
+        writeln!(
+            f,
+            "small:     products with m or k ≤ {} (under {} flops, rows contiguous) run on \
+             sigmo's unpacked engine on every backend",
+            crate::gemm::SMALL_MAX_SIDE,
+            crate::gemm::PARALLEL_MIN_FLOPS
+        )?;
         if let Some(core) = &self.openblas_core {
             writeln!(
                 f,

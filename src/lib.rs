@@ -17,6 +17,7 @@
 //! ```
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub use sigmo_kernels as kernels;
 

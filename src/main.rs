@@ -1,5 +1,7 @@
 //! The `sigmo` command: `train`, `eval` and `info`.
 
+#![forbid(unsafe_code)]
+
 use clap::{Args, Parser, Subcommand};
 use sigmo::data::{self, Split};
 use sigmo::gemm::Backend;

@@ -182,7 +182,9 @@ def train_jax(cfg, data, rng):
         state = [(jnp.zeros_like(w), jnp.zeros_like(b)) for w, b in params]
 
         @jax.jit
-        def step(p, st, t, x, y):
+        def step(p, st, t, xs, ys, ix):
+            # The batch is gathered inside the compiled step: one dispatch per step.
+            x, y = xs[ix], ys[ix]
             g = jax.grad(loss)(p, x, y)
             new_p, new_st = [], []
             for (w, b), (gw, gb), (vw, vb) in zip(p, g, st):
@@ -196,7 +198,8 @@ def train_jax(cfg, data, rng):
         b1, b2, eps = 0.9, 0.999, 1e-8
 
         @jax.jit
-        def step(p, st, t, x, y):
+        def step(p, st, t, xs, ys, ix):
+            x, y = xs[ix], ys[ix]
             g = jax.grad(loss)(p, x, y)
             new_p, new_st = [], []
             for (w, b), (gw, gb), (mw, mb, vw, vb) in zip(p, g, st):
@@ -217,9 +220,9 @@ def train_jax(cfg, data, rng):
         perm = rng.permutation(len(ytr))
         t = time.perf_counter()
         for s in range(0, len(ytr), cfg["batch"]):
-            ix = jnp.asarray(perm[s:s + cfg["batch"]])
+            ix = perm[s:s + cfg["batch"]]
             t_step += 1
-            params, state = step(params, state, jnp.float32(t_step), xj[ix], yj[ix])
+            params, state = step(params, state, np.float32(t_step), xj, yj, ix)
         jax.block_until_ready(params)
         secs.append(time.perf_counter() - t)
     acc = float(jnp.mean(jnp.argmax(forward(params, jnp.asarray(xte)), 1) == jnp.asarray(yte)))

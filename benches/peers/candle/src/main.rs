@@ -209,15 +209,18 @@ fn train_w(init: Option<&String>, quick: bool) -> Res<Vec<Value>> {
             let (x, y) = (xtr.index_select(&ix, 0)?, ytr.index_select(&ix, 0)?);
             let loss = candle_nn::loss::cross_entropy(&forward(&x, &ws, &bs)?, &y)?;
             let grads = loss.backward()?;
+            // The update outside the graph (detached), as candle's own SGD does: otherwise
+            // each velocity would keep every earlier step's graph alive.
             for (i, w) in ws.iter().enumerate() {
                 let g = grads.get(w).ok_or("no gradient for a weight")?;
-                vw[i] = ((&vw[i] * mu)? + g)?.add(&(w.as_tensor() * l2)?)?;
-                w.set(&(w.as_tensor() - (&vw[i] * lr)?)?)?;
+                let wt = w.as_detached_tensor();
+                vw[i] = ((&vw[i] * mu)? + g)?.add(&(&wt * l2)?)?.detach();
+                w.set(&(&wt - (&vw[i] * lr)?)?)?;
             }
             for (i, b) in bs.iter().enumerate() {
                 let g = grads.get(b).ok_or("no gradient for a bias")?;
-                vb[i] = ((&vb[i] * mu)? + g)?;
-                b.set(&(b.as_tensor() - (&vb[i] * lr)?)?)?;
+                vb[i] = ((&vb[i] * mu)? + g)?.detach();
+                b.set(&(b.as_detached_tensor() - (&vb[i] * lr)?)?)?;
             }
         }
         secs.push(t.elapsed().as_secs_f64());
