@@ -47,7 +47,8 @@ fn child(env: &[(&str, &str)]) -> (String, String) {
         "child_multiplies_on_the_openblas_backend",
         "--nocapture",
     ])
-    .env(CHILD, "1");
+    .env(CHILD, "1")
+    .env_remove(INSIST_ENV);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -236,6 +236,11 @@ pub fn sgemm_matrixmultiply_column_panels(
     let Some((al, bl, cl)) = prepare(al, a.len(), bl, b.len(), cl, c.len())? else {
         return Ok(());
     };
+    if al.cols == 0 {
+        // K = 0: C ← β·C, B is not read. (The panel offsets below would step B's pointer past
+        // its allocation, which is undefined even when nothing is read.)
+        return sgemm_matrixmultiply(alpha, a, al, b, bl, beta, c, cl);
+    }
     let width = cl.cols.div_ceil(panels.max(1)).next_multiple_of(16);
     let starts: Vec<usize> = (0..cl.cols).step_by(width).collect();
     let cp = SendPtr(c.as_mut_ptr());

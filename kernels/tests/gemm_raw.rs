@@ -181,3 +181,18 @@ fn column_panels_in_exact_allocations() {
     )
     .is_err());
 }
+
+#[test]
+fn column_panels_with_k_zero_never_step_past_b() {
+    // K = 0 with a huge column stride on an empty B: C ← β·C, and (under AddressSanitizer /
+    // Miri) no pointer arithmetic past B's empty allocation.
+    use sigmo_kernels::gemm::sgemm_matrixmultiply_column_panels as panels;
+    for p in [1usize, 2, 4] {
+        let (al, bl, cl) = (l(3, 0, 0, 1), l(0, 40, 0, usize::MAX / 64), l(3, 40, 40, 1));
+        let mut c: Vec<f32> = (0..cl.extent().unwrap()).map(|i| i as f32).collect();
+        panels(1.0, &[], al, &[], bl, 0.5, &mut c, cl, p).unwrap();
+        for (i, &v) in c.iter().enumerate() {
+            assert_eq!(v, 0.5 * i as f32, "{p} panels");
+        }
+    }
+}
