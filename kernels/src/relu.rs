@@ -32,8 +32,16 @@ pub(crate) fn mul_alpha_neg<S: Simd>(s: S, x: S::V, alpha: f32, neg: S::M) -> S:
     let lim = (-2.0 * f64::from(MIN_NORMAL) / f64::from(alpha)).min(-2.0 * f64::from(MIN_NORMAL));
     let lim = s.splat(lim.max(f64::from(f32::MIN)) as f32);
     let tiny = s.mask_and(neg, s.gt(x, lim));
-    // Safe in every lane even where the compiler computes it ahead of the branch.
-    let y = s.mul(s.select(tiny, s.splat(0.0), x), a);
+    // Safe in every lane even where the compiler computes it ahead of the branch. With one
+    // lane the select is a branch, which the compiler may turn back into a product of x:
+    // `black_box` keeps the zeroed operand (the vector tiers' blend is not undone).
+    let xs = s.select(tiny, s.splat(0.0), x);
+    let xs = if S::LANES == 1 {
+        std::hint::black_box(xs)
+    } else {
+        xs
+    };
+    let y = s.mul(xs, a);
     if !s.any(tiny) {
         return y;
     }
