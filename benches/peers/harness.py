@@ -107,11 +107,15 @@ def run_one(cmd, out, env, threads):
     return doc["results"], doc.get("version"), ru.ru_maxrss / 1024.0, secs, None
 
 
-def fma_peak():
-    """The FMA loop's GFLOP/s on core 0 (the larger of its 256- and 512-bit readings)."""
-    r = subprocess.run(["taskset", "-c", "0", FMA], capture_output=True, text=True)
-    vals = [float(v) for v in re.findall(r"= ([0-9.]+) GFLOP/s", r.stdout)]
+def gflops(fma_output):
+    """The larger of fma_peak's 256- and 512-bit GFLOP/s readings."""
+    vals = [float(v) for v in re.findall(r"= ([0-9.]+) GFLOP/s", fma_output)]
     return max(vals) if vals else float("nan")
+
+
+def fma_peak():
+    """The FMA loop's GFLOP/s on core 0."""
+    return gflops(subprocess.run(["taskset", "-c", "0", FMA], capture_output=True, text=True).stdout)
 
 
 def fma_both():
@@ -120,10 +124,7 @@ def fma_both():
     run), while core 0 alone and the steal time can look normal."""
     ps = [subprocess.Popen(["taskset", "-c", str(c), FMA], stdout=subprocess.PIPE, text=True)
           for c in (0, 1)]
-    outs = [p.communicate()[0] for p in ps]
-    vals = [max([float(v) for v in re.findall(r"= ([0-9.]+) GFLOP/s", o)] or [float("nan")])
-            for o in outs]
-    return min(vals)
+    return min(gflops(p.communicate()[0]) for p in ps)
 
 
 def steal_ticks():
