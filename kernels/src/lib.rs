@@ -82,6 +82,7 @@ pub mod fpflags;
 pub mod gemm;
 mod gemm_small;
 mod isa;
+mod log;
 mod reduce;
 pub mod reference;
 mod relu;

@@ -12,17 +12,88 @@
 //! Backward: σ′ = y·(1 − y) from the forward output y.
 
 use crate::drive::{map, map2, map2_inplace, map_inplace};
-use crate::exp::{exp_hilo_parts, scale_tiny, CLAMP_LO};
+use crate::exp::{exp_hilo_parts, exp_parts, scale_tiny, CLAMP_LO};
 use crate::simd::Simd;
 
 /// |x| below this gives σ = 1/2 exactly (σ − 1/2 ≈ x/4 is under half an ULP of 1/2); z is kept
 /// at −2⁻³⁰ or below so that no low part or correction underflows.
 const Z_TINY: f32 = -9.313_226e-10; // −2⁻³⁰
+/// Below this z (eᶻ < 2⁻⁶⁰·⁵) the FMA tiers take [`saturated`]: there σ is 1 or eᶻ to far
+/// within an ULP, and at or above it every term of the correction step, down to eᶻ·eᶻ, is
+/// normal.
+const Z_SAT: f32 = -42.0;
 /// eᶻ = (ph + pl)·2ⁿ with n ≤ −26 is below 2⁻²⁵: the lane is saturated.
 const N_SAT: f32 = -25.0;
 
 #[inline(always)]
 pub(crate) fn sigmoid_v<S: Simd>(s: S, x: S::V) -> S::V {
+    if S::FMA {
+        sigmoid_fused(s, x)
+    } else {
+        sigmoid_split(s, x)
+    }
+}
+
+/// The FMA tiers' σ: one f32 eᶻ = p·2ⁿ (p ≈ eʳ before any scaling), d = 1 + eᶻ = dh + dl
+/// exactly (Fast2Sum), one IEEE division q = num/dh and one correction step that takes in the
+/// division's remainder and dl: σ = q + (num − q·dh − q·dl)/d, with 1/d = σ (x ≥ 0) or 1 − σ
+/// (x < 0).
+///
+/// Registers with a lane below z = −42 take [`saturated`]. Tiny |x| needs no
+/// special case: every fused step's result stays normal or is exactly 0 (the product inside a
+/// fused step is not rounded on its own).
+#[inline(always)]
+fn sigmoid_fused<S: Simd>(s: S, x: S::V) -> S::V {
+    let z = s.copysign(x, s.splat(-1.0));
+    let sat = s.lt(z, s.splat(Z_SAT));
+    let neg = s.lt(x, s.splat(0.0));
+    if s.any(sat) {
+        return saturated(s, z, neg, sat);
+    }
+    // z ≥ Z_SAT or NaN: eᶻ = p·2ⁿ ≥ 2⁻⁶¹ is normal.
+    let (n, p) = exp_parts(s, z);
+    divide(s, neg, s.pow2_scale(p, n))
+}
+
+/// σ from a normal eᶻ = e, for x < 0 where `neg` is set.
+#[inline(always)]
+fn divide<S: Simd>(s: S, neg: S::M, e: S::V) -> S::V {
+    let one = s.splat(1.0);
+    let dh = s.add(one, e);
+    let dl = s.add(s.sub(one, dh), e);
+    let num = s.select(neg, e, one);
+    let q = s.div(num, dh);
+    let c = s.neg_mul_add(q, dl, s.neg_mul_add(q, dh, num));
+    let w = s.select(neg, s.sub(one, q), q);
+    s.mul_add(c, w, q)
+}
+
+/// A register with lanes below Z_SAT (`sat`): there 1 + eᶻ rounds to 1 and eᶻ·(1 − eᶻ)
+/// rounds to eᶻ, so σ = 1 (x > 0) or σ = eᶻ (x < 0), built from its bits where it is
+/// subnormal; the other lanes as usual.
+/// A register saturated in every lane skips the division.
+#[inline(always)]
+fn saturated<S: Simd>(s: S, z: S::V, neg: S::M, sat: S::M) -> S::V {
+    let one = s.splat(1.0);
+    let (n, p) = exp_parts(s, s.max(s.splat(CLAMP_LO), z));
+    let low = if s.any(s.mask_and(sat, neg)) {
+        s.select(neg, scale_tiny(s, p, n), one)
+    } else {
+        one
+    };
+    if s.all(sat) {
+        return low;
+    }
+    // The saturated lanes compute on eᶻ = 1 instead (`black_box`: see `scale_tiny`); the
+    // others have n ≥ −61.
+    let (pn, nn) = std::hint::black_box((s.select(sat, one, p), s.select(sat, s.splat(0.0), n)));
+    let g = divide(s, neg, s.pow2_scale(pn, nn));
+    s.select(sat, low, g)
+}
+
+/// The SSE4.1 tier's σ (no FMA): eᶻ a few bits beyond f32 and a fully compensated division.
+#[inline(always)]
+fn sigmoid_split<S: Simd>(s: S, x: S::V) -> S::V {
     let one = s.splat(1.0);
     let zero = s.splat(0.0);
     // z = −|x|, clamped below and kept off 0; NaN passes through `max` and `min`.

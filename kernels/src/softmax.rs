@@ -33,6 +33,7 @@
 
 use crate::drive::{map, map_inplace};
 use crate::exp::{exp_parts, scale_tiny, CLAMP_LO};
+use crate::log::ln_sum;
 use crate::reduce::{block_reg, fold_max, for_blocks, max, store_block, Kahan, VLANES};
 use crate::simd::Simd;
 
@@ -237,6 +238,69 @@ fn softmax_block<S: Simd>(s: S, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// Softmax of `rows ≤ LANES` rows of `cols ≤ 16` columns at once, one row per lane (row `r`
+/// at `x[r·cols..]`), read into column registers and written back through register transposes (AVX-512). Each
+/// lane performs the very operations of [`softmax_block`] on its row, in the same order (the
+/// sum by the same fixed tree over its 16 virtual lanes), so the bits are the same as row by
+/// row on every tier; only the reductions across lanes and the per-row overhead are gone.
+/// Unused lanes compute on zeros.
+#[inline(always)]
+fn softmax_lanes<S: Simd>(s: S, x: &[f32], y: &mut [f32], cols: usize, rows: usize) {
+    let zero = s.splat(0.0);
+    let mut v = [zero; VLANES];
+    s.load_columns(x, cols, rows, &mut v);
+    let mut m = s.splat(f32::NEG_INFINITY);
+    let mut nan = s.is_nan(zero);
+    for vc in v.iter().take(cols) {
+        nan = s.mask_or(nan, s.is_nan(*vc));
+        m = s.max(*vc, m);
+    }
+    // The max is exact whatever the order (±0 aside, which changes no output).
+    let m = s.select(nan, s.splat(f32::NAN), m);
+    let nmin = s.splat(n_min(cols));
+    // Column c ≥ cols is a padding lane of the row: an exponential of exactly 0.
+    let mut e = [zero; VLANES];
+    for (vc, ec) in v.iter_mut().zip(e.iter_mut()).take(cols) {
+        let (st, t) = exp_term(s, *vc, m, nmin);
+        *vc = st;
+        *ec = t;
+    }
+    let mut n = VLANES;
+    while n > 1 {
+        n /= 2;
+        for i in 0..n {
+            e[i] = s.add(e[i], e[i + n]);
+        }
+    }
+    let inv = s.div(s.splat(1.0), e[0]);
+    for vc in v.iter_mut().take(cols) {
+        *vc = finish_stored(s, *vc, inv);
+    }
+    s.store_columns(y, cols, rows, &v);
+}
+
+/// Softmax of every row of `cols ≤ 16` columns, `LANES` rows at a time (see
+/// [`softmax_lanes`]).
+#[inline(always)]
+fn softmax_short_rows<S: Simd>(s: S, x: &[f32], y: &mut [f32], cols: usize) {
+    let step = S::LANES * cols;
+    for (a, b) in x.chunks(step).zip(y.chunks_mut(step)) {
+        softmax_lanes(s, a, b, cols, a.len() / cols);
+    }
+}
+
+/// [`softmax_short_rows`] in place, through a copy of each group of rows.
+#[inline(always)]
+fn softmax_short_rows_inplace<S: Simd>(s: S, x: &mut [f32], cols: usize) {
+    let step = S::LANES * cols;
+    let mut copy = [0.0f32; 16 * VLANES];
+    for a in x.chunks_mut(step) {
+        let c = &mut copy[..a.len()];
+        c.copy_from_slice(a);
+        softmax_lanes(s, c, a, cols, c.len() / cols);
+    }
+}
+
 /// Three-pass softmax of one row.
 #[inline(always)]
 pub(crate) fn softmax<S: Simd>(s: S, x: &[f32], y: &mut [f32]) {
@@ -293,10 +357,84 @@ pub(crate) fn softmax_online_inplace<S: Simd>(s: S, x: &mut [f32]) {
     map_inplace!(s, x, |v| exp_scaled(s, v, vm, inv, nmin));
 }
 
-/// yᵢ = (xᵢ − m) − ln S.
+/// Log-softmax of `rows ≤ LANES` rows of `cols ≤ 16` columns at once, one row per lane (as
+/// [`softmax_lanes`]): m and the exponentials as everywhere, S = Σ e^(xᵢ − m) by the fixed tree
+/// over 16 virtual lanes with every addition split exactly (TwoSum: S as a head and a tail),
+/// ln S by [`ln_sum`], yᵢ = (xᵢ − m) − ln S. Every tier runs rows this short this way (one
+/// row per call on the one-row API), so the bits do not depend on how rows are grouped.
+#[inline(always)]
+fn log_softmax_lanes<S: Simd>(s: S, x: &[f32], y: &mut [f32], cols: usize, rows: usize) {
+    let zero = s.splat(0.0);
+    let mut v = [zero; VLANES];
+    s.load_columns(x, cols, rows, &mut v);
+    let mut m = s.splat(f32::NEG_INFINITY);
+    let mut nan = s.is_nan(zero);
+    for vc in v.iter().take(cols) {
+        nan = s.mask_or(nan, s.is_nan(*vc));
+        m = s.max(*vc, m);
+    }
+    let m = s.select(nan, s.splat(f32::NAN), m);
+    let nmin = s.splat(n_min(cols));
+    let mut hi = [zero; VLANES];
+    let mut lo = [zero; VLANES];
+    for (vc, h) in v.iter().zip(hi.iter_mut()).take(cols) {
+        *h = exp_term(s, *vc, m, nmin).1;
+    }
+    // Lanes at or past `live` hold exact zeros: adding them changes nothing, so they are skipped.
+    let (mut n, mut live) = (VLANES, cols);
+    while n > 1 {
+        n /= 2;
+        for i in 0..n {
+            if i + n < live {
+                let (a, b) = (hi[i], hi[i + n]);
+                let t = s.add(a, b);
+                let bb = s.sub(t, a);
+                let err = s.add(s.sub(a, s.sub(t, bb)), s.sub(b, bb));
+                hi[i] = t;
+                lo[i] = s.add(s.add(lo[i], lo[i + n]), err);
+            }
+        }
+        live = live.min(n);
+    }
+    let lse = ln_sum(s, hi[0], lo[0]);
+    for vc in v.iter_mut().take(cols) {
+        *vc = s.sub(s.sub(*vc, m), lse);
+    }
+    s.store_columns(y, cols, rows, &v);
+}
+
+/// Log-softmax of every row of `cols ≤ 16` columns, `LANES` rows at a time.
+#[inline(always)]
+fn log_softmax_short_rows<S: Simd>(s: S, x: &[f32], y: &mut [f32], cols: usize) {
+    let step = S::LANES * cols;
+    for (a, b) in x.chunks(step).zip(y.chunks_mut(step)) {
+        log_softmax_lanes(s, a, b, cols, a.len() / cols);
+    }
+}
+
+/// [`log_softmax_short_rows`] in place, through a copy of each group of rows.
+#[inline(always)]
+fn log_softmax_short_rows_inplace<S: Simd>(s: S, x: &mut [f32], cols: usize) {
+    let step = S::LANES * cols;
+    let mut copy = [0.0f32; 16 * VLANES];
+    for a in x.chunks_mut(step) {
+        let c = &mut copy[..a.len()];
+        c.copy_from_slice(a);
+        log_softmax_lanes(s, c, a, cols, c.len() / cols);
+    }
+}
+
+/// yᵢ = (xᵢ − m) − ln S: rows of at most 16 elements by [`log_softmax_lanes`], longer ones by
+/// the one-pass normalizer with S and ln S in f64.
 #[inline(always)]
 pub(crate) fn log_softmax<S: Simd>(s: S, x: &[f32], y: &mut [f32]) {
     check_lengths(x.len(), y.len());
+    if x.is_empty() {
+        return;
+    }
+    if x.len() <= VLANES {
+        return log_softmax_lanes(s, x, y, x.len(), 1);
+    }
     let (m, total) = max_and_sum(s, x);
     let (vm, lse) = (s.splat(m), s.splat(total.ln() as f32));
     map!(s, x, y, |v| s.sub(s.sub(v, vm), lse));
@@ -304,6 +442,14 @@ pub(crate) fn log_softmax<S: Simd>(s: S, x: &[f32], y: &mut [f32]) {
 
 #[inline(always)]
 pub(crate) fn log_softmax_inplace<S: Simd>(s: S, x: &mut [f32]) {
+    if x.is_empty() {
+        return;
+    }
+    if x.len() <= VLANES {
+        let mut row = [0.0f32; VLANES];
+        row[..x.len()].copy_from_slice(x);
+        return log_softmax_lanes(s, &row[..x.len()], x, x.len(), 1);
+    }
     let (m, total) = max_and_sum(s, x);
     let (vm, lse) = (s.splat(m), s.splat(total.ln() as f32));
     map_inplace!(s, x, |v| s.sub(s.sub(v, vm), lse));
@@ -349,7 +495,31 @@ macro_rules! rows {
     };
 }
 
-rows!(softmax_rows, softmax_rows_inplace, softmax, softmax_inplace);
+rows!(
+    softmax_rows_each,
+    softmax_rows_each_inplace,
+    softmax,
+    softmax_inplace
+);
+
+/// Softmax of every row: rows of at most 16 columns one per lane where the tier gathers
+/// (the same bits), the others row by row.
+#[inline(always)]
+pub(crate) fn softmax_rows<S: Simd>(s: S, x: &[f32], cols: usize, y: &mut [f32]) {
+    check_lengths(x.len(), y.len());
+    if S::COLUMNS && (2..=VLANES).contains(&cols) && rows_of(x.len(), cols) > 1 {
+        return softmax_short_rows(s, x, y, cols);
+    }
+    softmax_rows_each(s, x, cols, y)
+}
+
+#[inline(always)]
+pub(crate) fn softmax_rows_inplace<S: Simd>(s: S, x: &mut [f32], cols: usize) {
+    if S::COLUMNS && (2..=VLANES).contains(&cols) && rows_of(x.len(), cols) > 1 {
+        return softmax_short_rows_inplace(s, x, cols);
+    }
+    softmax_rows_each_inplace(s, x, cols)
+}
 rows!(
     softmax_online_rows,
     softmax_online_rows_inplace,
@@ -357,8 +527,27 @@ rows!(
     softmax_online_inplace
 );
 rows!(
-    log_softmax_rows,
-    log_softmax_rows_inplace,
+    log_softmax_rows_each,
+    log_softmax_rows_each_inplace,
     log_softmax,
     log_softmax_inplace
 );
+
+/// Log-softmax of every row: rows of at most 16 columns `LANES` at a time (the bits of
+/// row-by-row calls), the others row by row.
+#[inline(always)]
+pub(crate) fn log_softmax_rows<S: Simd>(s: S, x: &[f32], cols: usize, y: &mut [f32]) {
+    check_lengths(x.len(), y.len());
+    if (1..=VLANES).contains(&cols) && rows_of(x.len(), cols) > 0 {
+        return log_softmax_short_rows(s, x, y, cols);
+    }
+    log_softmax_rows_each(s, x, cols, y)
+}
+
+#[inline(always)]
+pub(crate) fn log_softmax_rows_inplace<S: Simd>(s: S, x: &mut [f32], cols: usize) {
+    if (1..=VLANES).contains(&cols) && rows_of(x.len(), cols) > 0 {
+        return log_softmax_short_rows_inplace(s, x, cols);
+    }
+    log_softmax_rows_each_inplace(s, x, cols)
+}

@@ -17,6 +17,38 @@ const Z_TINY: f32 = -9.094_947e-13;
 
 #[inline(always)]
 pub(crate) fn tanh_v<S: Simd>(s: S, x: S::V) -> S::V {
+    if S::FMA {
+        tanh_fused(s, x)
+    } else {
+        tanh_split(s, x)
+    }
+}
+
+/// The FMA tiers' tanh: t = expm1(−2|x|) rounded once (t = 2ⁿ·p + (2ⁿ − 1) in one fused step),
+/// d = 2 + t = dh + dl exactly (Fast2Sum), one IEEE division q = t/dh and one correction step
+/// that takes in the division's remainder and dl: t/d = q + (t − q·dh − q·dl)/d with
+/// 1/d = (1 − q)/2. tanh x is −t/d with the sign of x.
+#[inline(always)]
+fn tanh_fused<S: Simd>(s: S, x: S::V) -> S::V {
+    let z = s.copysign(x, s.splat(-1.0));
+    let tiny = s.gt(z, s.splat(Z_TINY));
+    // NaN passes `min` and `max`.
+    let z = s.min(s.splat(Z_TINY), z);
+    let a = s.max(s.splat(A_MIN), s.add(z, z));
+    let (th, tl) = expm1_neg_hilo(s, a);
+    let two = s.splat(2.0);
+    let dh = s.add(two, th);
+    let dl = s.add(s.add(s.sub(two, dh), th), tl);
+    let q = s.div(th, dh);
+    let c = s.neg_mul_add(q, dl, s.add(s.neg_mul_add(q, dh, th), tl));
+    let w = s.mul_add(q, s.splat(-0.5), s.splat(0.5));
+    let r = s.mul_add(c, w, q);
+    s.select(tiny, x, s.copysign(r, x))
+}
+
+/// The SSE4.1 tier's tanh (no FMA): expm1 as a head and tail and a fully compensated division.
+#[inline(always)]
+fn tanh_split<S: Simd>(s: S, x: S::V) -> S::V {
     let z = s.copysign(x, s.splat(-1.0));
     let tiny = s.gt(z, s.splat(Z_TINY));
     // NaN passes `min` and `max`.

@@ -228,9 +228,30 @@ fn rows_api_matches_per_row_calls_and_writes_nothing_else() {
     let scalar = Kernels::new(Isa::Scalar).unwrap();
     for k in tiers() {
         for (name, rows, rows_inplace, row) in variants {
-            for cols in [1usize, 3, 10, 16, 17, 31, 128, 1000] {
-                for nrows in [0usize, 1, 2, 7] {
-                    let x = Rng::new((cols * 13 + nrows) as u64).vec(cols * nrows, -20.0, 20.0);
+            for cols in (1usize..=17).chain([31, 128, 1000]) {
+                // 16 and 37 rows: full groups of one row per lane and a partial group.
+                for nrows in [0usize, 1, 2, 7, 16, 37] {
+                    if cols * nrows > 20_000 {
+                        continue;
+                    }
+                    let mut x = Rng::new((cols * 13 + nrows) as u64).vec(cols * nrows, -20.0, 20.0);
+                    // Masks, ±∞, NaN, ±0 and far-apart entries in some rows (every 5th row
+                    // stays plain), so the lanes of one group take every path side by side.
+                    let specials = [
+                        f32::NEG_INFINITY,
+                        -1e9,
+                        f32::INFINITY,
+                        f32::NAN,
+                        0.0,
+                        -0.0,
+                        -150.0,
+                        88.0,
+                    ];
+                    for (i, v) in x.iter_mut().enumerate() {
+                        if (i / cols) % 5 != 4 && (i * 7 + 3) % 11 == 0 {
+                            *v = specials[(i / 11) % specials.len()];
+                        }
+                    }
                     let g = 19;
                     let mut buf = vec![-7.5f32; x.len() + 2 * g];
                     rows(&k, &x, cols, &mut buf[g..g + x.len()]);

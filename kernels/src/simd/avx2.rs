@@ -28,6 +28,7 @@ macro_rules! avx {
 const L: usize = 8;
 
 impl Simd for Avx2 {
+    const COLUMNS: bool = false;
     const FMA: bool = true;
     const LANES: usize = L;
     type V = __m256;
@@ -95,6 +96,10 @@ impl Simd for Avx2 {
         avx!(_mm256_fmadd_ps(a, b, c))
     }
     #[inline(always)]
+    fn neg_mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
+        avx!(_mm256_fnmadd_ps(a, b, c))
+    }
+    #[inline(always)]
     fn max(self, a: __m256, b: __m256) -> __m256 {
         avx!(_mm256_max_ps(a, b))
     }
@@ -132,6 +137,10 @@ impl Simd for Avx2 {
     #[inline(always)]
     fn any(self, m: __m256) -> bool {
         avx!(_mm256_movemask_ps(m)) != 0
+    }
+    #[inline(always)]
+    fn all(self, m: __m256) -> bool {
+        avx!(_mm256_movemask_ps(m)) == 0xFF
     }
     #[inline(always)]
     fn select(self, m: __m256, a: __m256, b: __m256) -> __m256 {

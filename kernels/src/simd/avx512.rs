@@ -35,7 +35,53 @@ fn first(n: usize) -> __mmask16 {
     ((1u32 << n) - 1) as __mmask16
 }
 
+/// Mask of the first `n ≤ 16` lanes.
+#[inline(always)]
+fn first_or_all(n: usize) -> __mmask16 {
+    if n >= L {
+        !0
+    } else {
+        first(n)
+    }
+}
+
+/// The 16×16 transpose of the registers `r` (lane `j` of register `i` → lane `i` of register
+/// `j`): within 128-bit blocks by unpacks, then the blocks by two rounds of `shuf_f32x4`.
+#[inline(always)]
+fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    avx512!({
+        let mut t = r;
+        for i in 0..8 {
+            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        // u[4i + j], block L: rows 4i..4i+4 of column 4L + j.
+        let mut u = t;
+        for i in 0..4 {
+            let pd = |v: __m512| _mm512_castps_pd(v);
+            let ps = |v: __m512d| _mm512_castpd_ps(v);
+            u[4 * i] = ps(_mm512_unpacklo_pd(pd(t[4 * i]), pd(t[4 * i + 2])));
+            u[4 * i + 1] = ps(_mm512_unpackhi_pd(pd(t[4 * i]), pd(t[4 * i + 2])));
+            u[4 * i + 2] = ps(_mm512_unpacklo_pd(pd(t[4 * i + 1]), pd(t[4 * i + 3])));
+            u[4 * i + 3] = ps(_mm512_unpackhi_pd(pd(t[4 * i + 1]), pd(t[4 * i + 3])));
+        }
+        let mut out = u;
+        for j in 0..4 {
+            let v0 = _mm512_shuffle_f32x4::<0x44>(u[j], u[4 + j]);
+            let v1 = _mm512_shuffle_f32x4::<0xEE>(u[j], u[4 + j]);
+            let w0 = _mm512_shuffle_f32x4::<0x44>(u[8 + j], u[12 + j]);
+            let w1 = _mm512_shuffle_f32x4::<0xEE>(u[8 + j], u[12 + j]);
+            out[j] = _mm512_shuffle_f32x4::<0x88>(v0, w0);
+            out[4 + j] = _mm512_shuffle_f32x4::<0xDD>(v0, w0);
+            out[8 + j] = _mm512_shuffle_f32x4::<0x88>(v1, w1);
+            out[12 + j] = _mm512_shuffle_f32x4::<0xDD>(v1, w1);
+        }
+        out
+    })
+}
+
 impl Simd for Avx512 {
+    const COLUMNS: bool = true;
     const FMA: bool = true;
     const LANES: usize = L;
     type V = __m512;
@@ -68,6 +114,26 @@ impl Simd for Avx512 {
         avx512!(_mm512_mask_storeu_ps(s.as_mut_ptr(), k, v))
     }
     #[inline(always)]
+    fn load_columns(self, s: &[f32], cols: usize, rows: usize, out: &mut [__m512; 16]) {
+        assert!(rows <= L && cols <= L && s.len() >= rows * cols);
+        let k = first_or_all(cols);
+        let mut r16 = [avx512!(_mm512_setzero_ps()); L];
+        for (r, v) in r16.iter_mut().enumerate().take(rows) {
+            // In bounds: row r is s[r·cols .. (r + 1)·cols], and only its lanes are loaded.
+            *v = avx512!(_mm512_maskz_loadu_ps(k, s[r * cols..].as_ptr()));
+        }
+        *out = transpose16(r16);
+    }
+    #[inline(always)]
+    fn store_columns(self, s: &mut [f32], cols: usize, rows: usize, v: &[__m512; 16]) {
+        assert!(rows <= L && cols <= L && s.len() >= rows * cols);
+        let k = first_or_all(cols);
+        let r16 = transpose16(*v);
+        for (r, row) in r16.iter().enumerate().take(rows) {
+            avx512!(_mm512_mask_storeu_ps(s[r * cols..].as_mut_ptr(), k, *row));
+        }
+    }
+    #[inline(always)]
     fn stream(self, s: &mut [f32], v: __m512) {
         let s = &mut s[..L];
         assert!((s.as_ptr() as usize).is_multiple_of(64));
@@ -97,6 +163,10 @@ impl Simd for Avx512 {
     #[inline(always)]
     fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
         avx512!(_mm512_fmadd_ps(a, b, c))
+    }
+    #[inline(always)]
+    fn neg_mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+        avx512!(_mm512_fnmadd_ps(a, b, c))
     }
     #[inline(always)]
     fn max(self, a: __m512, b: __m512) -> __m512 {
@@ -139,6 +209,10 @@ impl Simd for Avx512 {
     #[inline(always)]
     fn any(self, m: __mmask16) -> bool {
         m != 0
+    }
+    #[inline(always)]
+    fn all(self, m: __mmask16) -> bool {
+        m == 0xFFFF
     }
     #[inline(always)]
     fn select(self, m: __mmask16, a: __m512, b: __m512) -> __m512 {

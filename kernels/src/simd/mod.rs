@@ -31,6 +31,9 @@ pub(crate) trait Simd: Copy {
     const LANES: usize;
     /// Whether `mul_add` is fused (one rounding).
     const FMA: bool;
+    /// Whether [`Simd::load_columns`] and [`Simd::store_columns`] are register transposes
+    /// (so that kernels gain by running one short row per lane).
+    const COLUMNS: bool;
     /// A register of `LANES` f32.
     type V: Copy;
     /// A lane mask, as produced by comparisons.
@@ -46,6 +49,35 @@ pub(crate) trait Simd: Copy {
     fn store(self, s: &mut [f32], v: Self::V);
     /// Stores the first `s.len() < LANES` lanes; touches no memory past `s`.
     fn store_partial(self, s: &mut [f32], v: Self::V);
+    /// The columns of a block of `rows ≤ LANES` rows of `cols ≤ 16` elements, row `r` at
+    /// `s[r·cols..]`: lane `r` of `out[c]` ← `s[r·cols + c]`, and 0 in every other lane and
+    /// column. Panics unless `s` holds the block. By default through a stack buffer.
+    #[inline(always)]
+    fn load_columns(self, s: &[f32], cols: usize, rows: usize, out: &mut [Self::V; 16]) {
+        assert!(rows <= Self::LANES && cols <= 16 && s.len() >= rows * cols);
+        let mut buf = [0.0f32; 16];
+        for (c, o) in out.iter_mut().enumerate() {
+            if c < cols {
+                for (r, b) in buf.iter_mut().enumerate().take(rows) {
+                    *b = s[r * cols + c];
+                }
+            }
+            *o = self.load(&buf);
+        }
+    }
+    /// `s[r·cols + c]` ← lane `r` of `v[c]` for `r < rows`, `c < cols`: the counterpart of
+    /// [`Simd::load_columns`].
+    #[inline(always)]
+    fn store_columns(self, s: &mut [f32], cols: usize, rows: usize, v: &[Self::V; 16]) {
+        assert!(rows <= Self::LANES && cols <= 16 && s.len() >= rows * cols);
+        let mut buf = [0.0f32; 16];
+        for (c, vc) in v.iter().enumerate().take(cols) {
+            self.store(&mut buf, *vc);
+            for (r, b) in buf.iter().enumerate().take(rows) {
+                s[r * cols + c] = *b;
+            }
+        }
+    }
     /// Non-temporal store into `s[..LANES]`; `s` must start on a `4·LANES`-byte boundary
     /// (panics otherwise). Follow a run of them with [`Simd::stream_fence`].
     fn stream(self, s: &mut [f32], v: Self::V);
@@ -58,6 +90,8 @@ pub(crate) trait Simd: Copy {
     fn div(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a·b + c`.
     fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `c − a·b`, rounded like [`Simd::mul_add`] (`fnmadd` on FMA tiers).
+    fn neg_mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// `a > b ? a : b`.
     fn max(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a < b ? a : b`.
@@ -75,6 +109,8 @@ pub(crate) trait Simd: Copy {
     fn mask_and(self, a: Self::M, b: Self::M) -> Self::M;
     /// Whether any lane is set.
     fn any(self, m: Self::M) -> bool;
+    /// Whether every lane is set.
+    fn all(self, m: Self::M) -> bool;
     /// `m ? a : b` per lane.
     fn select(self, m: Self::M, a: Self::V, b: Self::V) -> Self::V;
 

@@ -16,6 +16,7 @@ fn pow2i(n: i32) -> f32 {
 }
 
 impl Simd for Scalar {
+    const COLUMNS: bool = false;
     const FMA: bool = true;
     const LANES: usize = 1;
     type V = f32;
@@ -71,6 +72,10 @@ impl Simd for Scalar {
         a.mul_add(b, c)
     }
     #[inline(always)]
+    fn neg_mul_add(self, a: f32, b: f32, c: f32) -> f32 {
+        (-a).mul_add(b, c)
+    }
+    #[inline(always)]
     fn max(self, a: f32, b: f32) -> f32 {
         if a > b {
             a
@@ -112,6 +117,10 @@ impl Simd for Scalar {
     }
     #[inline(always)]
     fn any(self, m: bool) -> bool {
+        m
+    }
+    #[inline(always)]
+    fn all(self, m: bool) -> bool {
         m
     }
     #[inline(always)]

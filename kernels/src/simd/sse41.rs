@@ -28,6 +28,7 @@ macro_rules! sse {
 const L: usize = 4;
 
 impl Simd for Sse41 {
+    const COLUMNS: bool = false;
     const FMA: bool = false;
     const LANES: usize = L;
     type V = __m128;
@@ -95,6 +96,10 @@ impl Simd for Sse41 {
         sse!(_mm_add_ps(_mm_mul_ps(a, b), c))
     }
     #[inline(always)]
+    fn neg_mul_add(self, a: __m128, b: __m128, c: __m128) -> __m128 {
+        sse!(_mm_sub_ps(c, _mm_mul_ps(a, b)))
+    }
+    #[inline(always)]
     fn max(self, a: __m128, b: __m128) -> __m128 {
         sse!(_mm_max_ps(a, b))
     }
@@ -132,6 +137,10 @@ impl Simd for Sse41 {
     #[inline(always)]
     fn any(self, m: __m128) -> bool {
         sse!(_mm_movemask_ps(m)) != 0
+    }
+    #[inline(always)]
+    fn all(self, m: __m128) -> bool {
+        sse!(_mm_movemask_ps(m)) == 0xF
     }
     #[inline(always)]
     fn select(self, m: __m128, a: __m128, b: __m128) -> __m128 {
