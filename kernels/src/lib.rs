@@ -90,6 +90,7 @@ mod sigmoid;
 mod simd;
 mod softmax;
 mod tanh;
+mod tanh_table;
 
 pub use activation::{Activation, UnknownActivation};
 pub use dispatch::free::*;

@@ -166,6 +166,34 @@ impl Simd for Avx2 {
         )))
     }
     #[inline(always)]
+    fn and_bits(self, a: __m256, mask: u32) -> __m256 {
+        avx!(_mm256_and_ps(
+            a,
+            _mm256_castsi256_ps(_mm256_set1_epi32(mask as i32))
+        ))
+    }
+    #[inline(always)]
+    fn half_octave(self, a: __m256, first: u32) -> __m256 {
+        avx!({
+            let b = _mm256_srli_epi32::<22>(_mm256_castps_si256(a));
+            let b = _mm256_sub_epi32(b, _mm256_set1_epi32(first as i32));
+            _mm256_castsi256_ps(b)
+        })
+    }
+    #[inline(always)]
+    fn lut32(self, idx: __m256, t: &[f32; 32]) -> __m256 {
+        // Four 8-entry permutes, then index bits 3 and 4 (moved to the sign bit) pick one.
+        avx!({
+            let i = _mm256_castps_si256(idx);
+            let p = |k: usize| _mm256_permutevar8x32_ps(_mm256_loadu_ps(t[8 * k..].as_ptr()), i);
+            let b3 = _mm256_castsi256_ps(_mm256_slli_epi32::<28>(i));
+            let b4 = _mm256_castsi256_ps(_mm256_slli_epi32::<27>(i));
+            let lo = _mm256_blendv_ps(p(0), p(1), b3);
+            let hi = _mm256_blendv_ps(p(2), p(3), b3);
+            _mm256_blendv_ps(lo, hi, b4)
+        })
+    }
+    #[inline(always)]
     fn reduce_add(self, v: __m256) -> f32 {
         avx!({
             let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));

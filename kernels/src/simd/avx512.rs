@@ -232,6 +232,30 @@ impl Simd for Avx512 {
         )))
     }
     #[inline(always)]
+    fn and_bits(self, a: __m512, mask: u32) -> __m512 {
+        avx512!(_mm512_castsi512_ps(_mm512_and_si512(
+            _mm512_castps_si512(a),
+            _mm512_set1_epi32(mask as i32)
+        )))
+    }
+    #[inline(always)]
+    fn half_octave(self, a: __m512, first: u32) -> __m512 {
+        avx512!({
+            let b = _mm512_srli_epi32::<22>(_mm512_castps_si512(a));
+            let b = _mm512_sub_epi32(b, _mm512_set1_epi32(first as i32));
+            _mm512_castsi512_ps(b)
+        })
+    }
+    #[inline(always)]
+    fn lut32(self, idx: __m512, t: &[f32; 32]) -> __m512 {
+        // vpermt2ps: index bit 4 picks the register, bits 0–3 the lane.
+        avx512!(_mm512_permutex2var_ps(
+            _mm512_loadu_ps(t.as_ptr()),
+            _mm512_castps_si512(idx),
+            _mm512_loadu_ps(t[16..].as_ptr())
+        ))
+    }
+    #[inline(always)]
     fn reduce_add(self, v: __m512) -> f32 {
         avx512!({
             let lo = _mm512_castps512_ps256(v);

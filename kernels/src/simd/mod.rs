@@ -118,6 +118,35 @@ pub(crate) trait Simd: Copy {
     fn pow2_scale(self, p: Self::V, n: Self::V) -> Self::V;
     /// The f32 whose bits are `bits(a) − bits(b)` (32-bit integer subtraction, wrapping).
     fn sub_bits(self, a: Self::V, b: Self::V) -> Self::V;
+    /// The f32 whose bits are `bits(a) & mask`.
+    #[inline(always)]
+    fn and_bits(self, a: Self::V, mask: u32) -> Self::V {
+        self.map_lanes(a, |v| f32::from_bits(v.to_bits() & mask))
+    }
+    /// The index of `a`'s half-octave counted from `first` (= bits(a₀) >> 22, a₀ the start of
+    /// the first), as the bits of each lane (an integer, for [`Simd::lut32`]): in 0..=31 for a
+    /// in [a₀, 16·a₀·2⁻⁴·2¹⁶) — callers clamp a first; other lanes get some index, wrapping.
+    #[inline(always)]
+    fn half_octave(self, a: Self::V, first: u32) -> Self::V {
+        self.map_lanes(a, |v| {
+            f32::from_bits((v.to_bits() >> 22).wrapping_sub(first))
+        })
+    }
+    /// `t[i]` per lane for the index `i` (0..=31) held in the lane's bits.
+    #[inline(always)]
+    fn lut32(self, idx: Self::V, t: &[f32; 32]) -> Self::V {
+        self.map_lanes(idx, |i| t[(i.to_bits() & 31) as usize])
+    }
+    /// `f` on every lane, through a stack buffer (the portable fallback of the bit operations).
+    #[inline(always)]
+    fn map_lanes(self, a: Self::V, f: impl Fn(f32) -> f32) -> Self::V {
+        let mut b = [0.0f32; 16];
+        self.store(&mut b, a);
+        for v in &mut b[..Self::LANES] {
+            *v = f(*v);
+        }
+        self.load(&b)
+    }
     /// Sum of the lanes by the fixed halving tree.
     fn reduce_add(self, v: Self::V) -> f32;
     /// Max of the lanes by the fixed halving tree, with [`Simd::max`].
