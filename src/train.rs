@@ -671,6 +671,11 @@ fn run(
         }
     };
     let first_epoch = history.epochs.len() + 1;
+    // Room for every epoch's statistics (up to a bound; more grow the vector), so that the
+    // push at the end of an epoch allocates nothing.
+    let _ = history
+        .epochs
+        .try_reserve((cfg.epochs + 1).saturating_sub(first_epoch).min(1 << 16));
     let classes = net.outputs();
     let n_batches = train.len().div_ceil(bs);
     let base_lr = cfg.optimizer.lr();

@@ -356,15 +356,21 @@ enum Kill {
     AfterEpochLine(usize, Duration),
 }
 
-/// Runs `args` until it ends or `kill` strikes; returns whether it was killed, and its exit
-/// status and stderr when it was not.
-fn run_until(
-    args: &[String],
-    kill: Option<Kill>,
-) -> (bool, Option<std::process::ExitStatus>, String) {
+/// What [`run_until`] saw.
+struct Ran {
+    killed: bool,
+    /// The exit status and stderr, when it was not killed.
+    status: Option<std::process::ExitStatus>,
+    err: String,
+    /// When each epoch line came.
+    epoch_lines: Vec<Instant>,
+}
+
+/// Runs `args` until it ends or `kill` strikes.
+fn run_until(args: &[String], kill: Option<Kill>) -> Ran {
     let start = Instant::now();
     let mut r = spawn(args);
-    let mut epochs_seen = 0;
+    let mut epoch_lines = Vec::new();
     let mut deadline = match kill {
         Some(Kill::After(d)) => Some(start + d),
         _ => None,
@@ -372,24 +378,33 @@ fn run_until(
     loop {
         while let Ok((at, line)) = r.lines.try_recv() {
             if line.starts_with("epoch ") {
-                epochs_seen += 1;
+                epoch_lines.push(at);
                 if let Some(Kill::AfterEpochLine(n, d)) = kill {
-                    if epochs_seen == n {
+                    if epoch_lines.len() == n {
                         deadline = Some(at + d);
                     }
                 }
             }
         }
         if let Some(st) = r.child.try_wait().unwrap() {
-            let err = r.err.join().unwrap();
-            return (false, Some(st), err);
+            return Ran {
+                killed: false,
+                status: Some(st),
+                err: r.err.join().unwrap(),
+                epoch_lines,
+            };
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             // SIGKILL on Unix: no handler, no flush, no cleanup.
             r.child.kill().unwrap();
             r.child.wait().unwrap();
             let _ = r.err.join();
-            return (true, None, String::new());
+            return Ran {
+                killed: true,
+                status: None,
+                err: String::new(),
+                epoch_lines,
+            };
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),
@@ -473,7 +488,10 @@ fn the_command_killed_at_random_moments_and_resumed_ends_with_the_same_model() {
             assert!(st.success(), "{what}: {}", r.err.join().unwrap());
             assert_eq!(at.len(), EPOCHS);
             // An epoch with its test pass and checkpoint; the start-up before the first.
-            let epoch = (at[EPOCHS - 1] - at[0]) / (EPOCHS as u32 - 1);
+            // The shortest gap seen so far, kept up to date from every run: runs get faster
+            // when the other tests end, and a kill must come before the end.
+            let gaps = |at: &[Instant]| at.windows(2).map(|w| w[1] - w[0]).min();
+            let mut epoch = gaps(&at).unwrap();
             let startup = (at[0] - start).saturating_sub(epoch);
 
             // The same run, killed and resumed until it completes.
@@ -519,14 +537,15 @@ fn the_command_killed_at_random_moments_and_resumed_ends_with_the_same_model() {
                         n => Kill::AfterEpochLine(n, epoch.mul_f64(u)),
                     }
                 });
-                let (killed, status, err) = run_until(args, kill);
-                log.push(format!("{done}{}", if killed { "k" } else { "" }));
-                if killed {
+                let ran = run_until(args, kill);
+                log.push(format!("{done}{}", if ran.killed { "k" } else { "" }));
+                epoch = epoch.min(gaps(&ran.epoch_lines).unwrap_or(epoch));
+                if ran.killed {
                     kills += 1;
                     continue;
                 }
-                let status = status.unwrap();
-                assert!(status.success(), "{what}: sigmo {args:?}: {err}");
+                let status = ran.status.unwrap();
+                assert!(status.success(), "{what}: sigmo {args:?}: {}", ran.err);
                 break;
             }
             assert!(kills >= 3, "{what}: only {kills} kills landed: {log:?}");
@@ -539,7 +558,18 @@ fn the_command_killed_at_random_moments_and_resumed_ends_with_the_same_model() {
                 a == b,
                 "{what}: the model differs after {kills} kills, {resumes} resumes"
             );
-            eprintln!("{what}: {kills} kills, {resumes} resumes, same model; runs {log:?}");
+            // A kill inside a checkpoint's write leaves its temporary file behind.
+            let torn = std::fs::read_dir(&ckdir)
+                .unwrap()
+                .filter(|e| {
+                    let name = e.as_ref().unwrap().file_name();
+                    name.to_string_lossy().ends_with(".tmp")
+                })
+                .count();
+            eprintln!(
+                "{what}: {kills} kills ({torn} inside a write), {resumes} resumes, same model; \
+                 runs {log:?}"
+            );
         }
     }
 }
@@ -760,4 +790,65 @@ fn a_setting_that_differs_from_the_checkpoint_is_an_error_naming_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Rebuilds a checkpoint file around `body` (its length and checksum made to match).
+fn with_body(file: &[u8], body: &[u8]) -> Vec<u8> {
+    let head = 8 + 1 + file[8] as usize;
+    let mut out = file[..head].to_vec();
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&checkpoint::checksum(body).to_le_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// A header that announces more than the file holds, behind a valid checksum, is an error
+/// before anything is allocated for it.
+#[test]
+fn a_header_announcing_huge_tensors_is_refused_without_allocating_them() {
+    let s = data::digits();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ck");
+    let mut n = Mlp::builder(&[64, 8, 10])
+        .output(OutputActivation::Softmax)
+        .build()
+        .unwrap();
+    let c = TrainConfig {
+        epochs: 1,
+        threads: 1,
+        ..TrainConfig::default()
+    };
+    let to = Checkpointing {
+        to: Some(&file),
+        ..Checkpointing::default()
+    };
+    fit_from(&mut n, &s.train, None, &c, &to, &mut ()).unwrap();
+    let good = std::fs::read(&file).unwrap();
+    let body = &good[8 + 1 + good[8] as usize + 16..];
+    let hlen = u32::from_le_bytes(body[..4].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&body[4..4 + hlen]).unwrap();
+    let tensors = &body[4 + hlen..];
+    for (from, to) in [
+        ("\"sizes\":[64,8,10]", "\"sizes\":[64,1099511627776,10]"),
+        (
+            "\"sizes\":[64,8,10]",
+            "\"sizes\":[64,18446744073709551615,10]",
+        ),
+        ("\"order\":1442", "\"order\":4611686018427387904"),
+        ("\"params\":610", "\"params\":1099511627776"),
+    ] {
+        assert!(header.contains(from), "{header}");
+        let h = header.replace(from, to);
+        let mut b = (h.len() as u32).to_le_bytes().to_vec();
+        b.extend_from_slice(h.as_bytes());
+        b.extend_from_slice(tensors);
+        std::fs::write(&file, with_body(&good, &b)).unwrap();
+        match Checkpoint::load(&file) {
+            Err(TrainError::Checkpoint(e)) => assert!(e.contains("corrupt"), "{to}: {e}"),
+            other => panic!("{to}: {other:?}"),
+        }
+    }
+    // The untouched body, rebuilt, still loads.
+    std::fs::write(&file, with_body(&good, body)).unwrap();
+    assert_eq!(Checkpoint::load(&file).unwrap().epochs_done(), 1);
 }
