@@ -1,7 +1,8 @@
 //! Checkpoints: everything a training run needs to continue exactly where it stopped.
 //!
 //! A checkpoint holds the network, the optimizer's state (SGD's velocity; Adam's two moments
-//! and its step count), the batch order and the position of the RNG that shuffles it, the
+//! and its step count), the weights from before the last step (the last good model a
+//! divergence in the next batch goes back to), the batch order and the position of the RNG that shuffles it, the
 //! epochs done, the settings ([`TrainConfig`], with the thread count and the kernel tier
 //! resolved), the identity of the data (name, size and a fingerprint of every sample of the
 //! training and test sets), the history so far, and the caller's own annotations
@@ -184,6 +185,9 @@ pub struct Checkpoint {
     pub(crate) steps: u64,
     pub(crate) m: Vec<f32>,
     pub(crate) v: Vec<f32>,
+    /// The weights before the last step (the trainer's last good model), once a step was
+    /// taken.
+    pub(crate) good: Option<Mlp>,
     pub(crate) order: Vec<usize>,
     pub(crate) word_pos: u128,
     pub(crate) history: History,
@@ -212,6 +216,7 @@ pub(crate) struct Parts<'a> {
     pub config: &'a TrainConfig,
     pub isa: Isa,
     pub opt: (u64, &'a [f32], &'a [f32]),
+    pub good: Option<&'a Mlp>,
     pub order: &'a Batches,
     pub history: &'a History,
     pub train: &'a DataId,
@@ -304,6 +309,7 @@ impl Checkpoint {
             config: &self.config,
             isa: self.isa,
             opt: (self.steps, &self.m, &self.v),
+            good: self.good.as_ref(),
             order: &order,
             history: &self.history,
             train: &self.train,
@@ -415,18 +421,20 @@ pub(crate) fn encode(p: &Parts<'_>) -> Result<Vec<u8>, String> {
             "params": net.num_params(),
             "m": m.len(),
             "v": v.len(),
+            "good": p.good.map_or(0, Mlp::num_params),
             "order": order.len(),
         },
     });
     let header = serde_json::to_vec(&header).map_err(|e| format!("cannot encode: {e}"))?;
-    let floats = net.num_params() + m.len() + v.len();
+    let good = p.good.map_or(&[][..], Mlp::parameters);
+    let floats = net.num_params() + m.len() + v.len() + good.len();
     let body_len = 4 + header.len() + 4 * floats + 4 * order.len();
     let mut body = Vec::new();
     body.try_reserve_exact(body_len)
         .map_err(|_| format!("not saved: cannot allocate {body_len} bytes to encode it"))?;
     body.extend_from_slice(&(header.len() as u32).to_le_bytes());
     body.extend_from_slice(&header);
-    for x in net.parameters().iter().chain(m).chain(v) {
+    for x in net.parameters().iter().chain(m).chain(v).chain(good) {
         body.extend_from_slice(&x.to_le_bytes());
     }
     for &i in order {
@@ -545,6 +553,9 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// One layer's weights and biases, as [`Mlp::from_parts`] takes them.
+type Layer = (Vec<f32>, Vec<f32>);
+
 /// Checks that `order` is a permutation of 0..order.len().
 fn check_permutation(order: &[usize]) -> Result<(), String> {
     let mut seen = vec![false; order.len()];
@@ -656,10 +667,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     // The tensors' sizes, checked against the shape and the bytes left before any is read.
     let w = "tensors";
     let t = obj(field(h, "tensors", "the header")?, w)?;
-    let (np, nm, nv, no) = (
+    let (np, nm, nv, ng, no) = (
         uint(t, "params", w)?,
         uint(t, "m", w)?,
         uint(t, "v", w)?,
+        uint(t, "good", w)?,
         uint(t, "order", w)?,
     );
     let expect = sizes
@@ -668,14 +680,16 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
             p[0].checked_mul(p[1])?.checked_add(p[1])?.checked_add(acc)
         })
         .ok_or("corrupt header: the parameter count overflows")?;
-    if np != expect || nm != np {
+    if np != expect || nm != np || (ng != 0 && ng != np) {
         return Err(format!(
-            "corrupt header: {np} parameters and {nm} moments for layers {sizes:?}, which have {expect}"
+            "corrupt header: {np} parameters, {nm} moments and {ng} earlier weights for layers \
+             {sizes:?}, which have {expect}"
         ));
     }
     let need = np
         .checked_add(nm)
         .and_then(|x| x.checked_add(nv))
+        .and_then(|x| x.checked_add(ng))
         .and_then(|x| x.checked_add(no))
         .and_then(|x| x.checked_mul(4))
         .ok_or("corrupt header: the tensor sizes overflow")?;
@@ -686,14 +700,25 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
         ));
     }
     // Every count below was checked against the bytes left: no allocation exceeds them.
-    let mut per_layer = Vec::with_capacity(sizes.len().saturating_sub(1));
-    for p in sizes.windows(2) {
-        let w = r.f32s(p[0] * p[1], "the weights")?;
-        let b = r.f32s(p[1], "the biases")?;
-        per_layer.push((w, b));
-    }
+    let layers = |r: &mut Reader<'_>| -> Result<Vec<Layer>, String> {
+        let mut per_layer = Vec::with_capacity(sizes.len().saturating_sub(1));
+        for p in sizes.windows(2) {
+            let w = r.f32s(p[0] * p[1], "the weights")?;
+            let b = r.f32s(p[1], "the biases")?;
+            per_layer.push((w, b));
+        }
+        Ok(per_layer)
+    };
+    let per_layer = layers(&mut r)?;
     let m = r.f32s(nm, "the first moment")?;
     let v = r.f32s(nv, "the second moment")?;
+    let good = match ng {
+        0 => None,
+        _ => Some(
+            Mlp::from_parts(&sizes, &hidden, output, layers(&mut r)?)
+                .map_err(|e| format!("corrupt earlier weights: {e}"))?,
+        ),
+    };
     let order = r
         .take(no * 4, "the batch order")?
         .chunks_exact(4)
@@ -729,6 +754,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
         word_pos: parsed(h, "rng_word_pos", "the header")?,
         m,
         v,
+        good,
         order,
         history,
         train: DataId::from_json(field(h, "train", "the header")?, "train")?,
@@ -779,4 +805,68 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
         return Err("corrupt optimizer state: a moment is not finite".into());
     }
     Ok(ck)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::fit_from;
+
+    /// A resumed run whose first batch diverges goes back to the weights from before the
+    /// checkpoint's last step, as the run it continues would have: the checkpoint keeps them.
+    #[test]
+    fn a_first_batch_that_diverges_after_a_resume_goes_back_to_the_last_good_model() {
+        let s = crate::data::digits();
+        let mut net = Mlp::builder(&[64, 16, 10])
+            .hidden(Activation::Relu)
+            .output(OutputActivation::Softmax)
+            .build()
+            .unwrap();
+        let cfg = TrainConfig {
+            epochs: 2,
+            threads: 1,
+            optimizer: Optimizer::sgd(0.05, 0.9),
+            ..TrainConfig::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ck");
+        let mut c1 = cfg.clone();
+        c1.epochs = 1;
+        let to = Checkpointing {
+            to: Some(&file),
+            ..Checkpointing::default()
+        };
+        fit_from(&mut net, &s.train, None, &c1, &to, &mut ()).unwrap();
+        let mut ck = Checkpoint::load(&file).unwrap();
+        let good = ck.good.clone().expect("the weights before the last step");
+        assert_ne!(good.parameters(), ck.net.parameters());
+        // Weights whose first batch has a loss that is not finite.
+        let huge: Vec<(Vec<f32>, Vec<f32>)> = (0..ck.net.depth())
+            .map(|l| {
+                (
+                    vec![1e30; ck.net.weights(l).len()],
+                    ck.net.biases(l).to_vec(),
+                )
+            })
+            .collect();
+        ck.net = Mlp::from_parts(
+            ck.net.sizes(),
+            ck.net.hidden_activations(),
+            ck.net.output_activation(),
+            huge,
+        )
+        .unwrap();
+        let mut n = ck.net.clone();
+        let from = Checkpointing {
+            from: Some(&ck),
+            ..Checkpointing::default()
+        };
+        match fit_from(&mut n, &s.train, None, &cfg, &from, &mut ()) {
+            Err(TrainError::Diverged {
+                epoch: 2, batch: 1, ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(n.parameters(), good.parameters());
+    }
 }

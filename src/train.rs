@@ -682,6 +682,12 @@ fn run(
     // The weights before the last step: this batch's loss was finite with them.
     let mut good = net.try_clone()?;
     let mut have_good = false;
+    // A resumed run has the weights from before the checkpoint's last step, as the run it
+    // continues had them: a first batch that diverges goes back to them as that run would.
+    if let Some(g) = ck.from.and_then(|f| f.good.as_ref()) {
+        good.copy_params_from(g)?;
+        have_good = true;
+    }
     let total_steps = n_batches.saturating_mul(cfg.epochs);
 
     for epoch in first_epoch..=cfg.epochs {
@@ -789,6 +795,7 @@ fn run(
                 config: cfg,
                 isa: k.isa(),
                 opt: opt.moments(),
+                good: have_good.then_some(&good),
                 order: &order,
                 history: &history,
                 train: tr,
