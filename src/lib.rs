@@ -22,6 +22,7 @@
 pub use sigmo_kernels as kernels;
 
 pub mod atomic;
+pub mod checkpoint;
 pub mod data;
 pub mod gemm;
 pub mod info;

@@ -2,12 +2,15 @@
 
 #![forbid(unsafe_code)]
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use sigmo::checkpoint;
 use sigmo::data::{self, Split};
 use sigmo::gemm::Backend;
-use sigmo::kernels::Activation;
+use sigmo::kernels::{Activation, Kernels};
 use sigmo::nn::{Init, Loss, Mlp, Optimizer, OutputActivation};
-use sigmo::train::{ConsoleProgress, Schedule, TrainConfig, TrainError};
+use sigmo::train::{Checkpoint, Checkpointing, ConsoleProgress, Schedule, TrainConfig, TrainError};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -119,6 +122,14 @@ struct TrainArgs {
     /// Write a JSON report here: the configuration and every epoch's numbers.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// After every epoch, write a checkpoint to DIR/checkpoint.sigmo (atomically; DIR is
+    /// made if missing): all that --resume needs to continue with the same bits.
+    #[arg(long, value_name = "DIR")]
+    checkpoint: Option<PathBuf>,
+    /// Continue the run checkpointed in DIR, with its settings (--epochs may extend it; a
+    /// different setting is an error); checkpoints go on to DIR, or to --checkpoint.
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
     /// Print only the final line.
     #[arg(long, short)]
     quiet: bool,
@@ -147,7 +158,10 @@ impl<E: std::fmt::Display> From<E> for Fail {
 fn main() -> ExitCode {
     // Before anything else: get OpenBLAS's right kernels (may re-execute this program once).
     sigmo::openblas::ensure_kernels();
-    let cli = match Cli::try_parse() {
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let (cli, matches) = match parsed {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => {
             let _ = e.print();
@@ -162,7 +176,20 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Train(a) => train(*a),
+        Command::Train(a) => {
+            // The options given on the command line (not defaults): a resumed run refuses
+            // those that differ from its checkpoint.
+            let given: Vec<String> = matches
+                .subcommand_matches("train")
+                .map(|m| {
+                    m.ids()
+                        .filter(|id| m.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+                        .map(|id| id.as_str().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            train(*a, &given)
+        }
         Command::Eval(a) => eval(a),
         Command::Info => info(),
     };
@@ -249,36 +276,218 @@ fn load(d: &DataArgs) -> Result<(Split, String), Fail> {
     Ok((split, desc))
 }
 
-fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
-    if a.epochs == 0 {
-        return Err(Fail("--epochs 0: must be at least 1".into()));
+/// The data options a run was given, as a checkpoint keeps them (paths made absolute).
+fn data_to_meta(d: &DataArgs) -> String {
+    let abs = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+    };
+    let mut set = d.dataset.clone();
+    if let Some(dir) = set.get_mut(1) {
+        *dir = std::path::absolute(&*dir)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| dir.clone());
     }
-    let (threads, backend) = setup(&a.run)?;
-    // Before any data is read or any training: no output may replace an input or another
-    // output, and every output's folder must take a file.
-    let outputs: Vec<(String, PathBuf)> = a
-        .save
-        .iter()
-        .flat_map(|p| {
-            [
-                (format!("--save {}", p.display()), p.clone()),
-                (
-                    format!("--save's last-good copy {}", last_good(p).display()),
-                    last_good(p),
-                ),
-            ]
-        })
-        .chain(
-            a.report
-                .iter()
-                .map(|p| (format!("--report {}", p.display()), p.clone())),
-        )
-        .collect();
-    distinct(&outputs, &inputs(&a.data))?;
-    for p in a.save.iter().chain(&a.report) {
-        probe(p)?;
+    serde_json::json!({
+        "dataset": set,
+        "train_images": abs(&d.train_images),
+        "train_labels": abs(&d.train_labels),
+        "test_images": abs(&d.test_images),
+        "test_labels": abs(&d.test_labels),
+        "pixel_max": d.pixel_max,
+    })
+    .to_string()
+}
+
+/// The data options a checkpoint kept (see [`data_to_meta`]).
+fn data_from_meta(s: &str) -> Result<DataArgs, Fail> {
+    let bad = || Fail("the checkpoint's data options are unreadable; give them again".into());
+    let v: serde_json::Value = serde_json::from_str(s).map_err(|_| bad())?;
+    let path = |k: &str| v.get(k).and_then(|p| p.as_str()).map(PathBuf::from);
+    Ok(DataArgs {
+        dataset: v
+            .get("dataset")
+            .and_then(|d| d.as_array())
+            .ok_or_else(bad)?
+            .iter()
+            .map(|x| x.as_str().map(str::to_string).ok_or_else(bad))
+            .collect::<Result<_, _>>()?,
+        train_images: path("train_images"),
+        train_labels: path("train_labels"),
+        test_images: path("test_images"),
+        test_labels: path("test_labels"),
+        pixel_max: v
+            .get("pixel_max")
+            .and_then(|p| p.as_u64())
+            .and_then(|p| u8::try_from(p).ok())
+            .ok_or_else(bad)?,
+    })
+}
+
+/// The options of `sigmo train` that choose the data.
+const DATA_OPTIONS: [&str; 6] = [
+    "dataset",
+    "train_images",
+    "train_labels",
+    "test_images",
+    "test_labels",
+    "pixel_max",
+];
+
+/// The `--option` spelling of a clap argument id.
+fn flag(id: &str) -> String {
+    format!("--{}", id.replace('_', "-"))
+}
+
+/// Refuses every option given on the command line that differs from the checkpoint `ck`
+/// (in folder `dir`): a resumed run keeps its settings.
+fn refuse_conflicts(
+    a: &TrainArgs,
+    given: &[String],
+    ck: &Checkpoint,
+    dir: &Path,
+) -> Result<(), Fail> {
+    let c = ck.config();
+    let net = ck.network();
+    let conflict = |id: &str, here: String, there: String| -> Result<(), Fail> {
+        Err(Fail(format!(
+            "{} {here} conflicts with the checkpoint in {}, which has {there}: a resumed run \
+             keeps its settings (leave {} out, or start a new run)",
+            flag(id),
+            dir.display(),
+            flag(id)
+        )))
+    };
+    let meta = |k: &str| ck.meta().get(k).cloned().unwrap_or_default();
+    for id in given {
+        let id = id.as_str();
+        match id {
+            "layers" if a.layers != net.sizes() => {
+                let show = |v: &[usize]| {
+                    v.iter()
+                        .map(|l| l.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                conflict(id, show(&a.layers), show(net.sizes()))?
+            }
+            "activation" => {
+                let act: Activation = a
+                    .activation
+                    .parse()
+                    .map_err(|e| Fail(format!("--activation: {e}")))?;
+                let same = match net.hidden_activations() {
+                    [] => meta("activation").parse::<Activation>().ok() == Some(act),
+                    h => h.iter().all(|h| *h == act),
+                };
+                if !same {
+                    conflict(id, a.activation.clone(), net.describe())?
+                }
+            }
+            "output" => {
+                let o: OutputActivation = a
+                    .output
+                    .as_deref()
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(|e| Fail(format!("--output: {e}")))?;
+                if o != net.output_activation() {
+                    conflict(id, o.to_string(), net.output_activation().to_string())?
+                }
+            }
+            "loss" => {
+                let l: Loss = a.loss.parse().map_err(|e| Fail(format!("--loss: {e}")))?;
+                if l != c.loss {
+                    conflict(id, l.name().into(), c.loss.name().into())?
+                }
+            }
+            "init" => {
+                let here = a.init.clone().unwrap_or_default();
+                let there = meta("init");
+                if here.parse::<Init>().ok() != there.parse::<Init>().ok() {
+                    conflict(
+                        id,
+                        here,
+                        if there.is_empty() {
+                            "the default".into()
+                        } else {
+                            there
+                        },
+                    )?
+                }
+            }
+            "optimizer" if !a.optimizer.eq_ignore_ascii_case(c.optimizer.name()) => {
+                conflict(id, a.optimizer.clone(), c.optimizer.name().into())?
+            }
+            "lr" => {
+                if let Some(lr) = a.lr {
+                    if lr.to_bits() != c.optimizer.lr().to_bits() {
+                        conflict(id, lr.to_string(), c.optimizer.lr().to_string())?
+                    }
+                }
+            }
+            "momentum" => {
+                let m = a.momentum.unwrap_or_default();
+                match c.optimizer {
+                    Optimizer::Sgd { momentum, .. } if momentum.to_bits() == m.to_bits() => {}
+                    Optimizer::Sgd { momentum, .. } => {
+                        conflict(id, m.to_string(), momentum.to_string())?
+                    }
+                    Optimizer::Adam { .. } => conflict(id, m.to_string(), "adam".into())?,
+                }
+            }
+            "schedule" => {
+                let sch: Schedule = a
+                    .schedule
+                    .parse()
+                    .map_err(|e| Fail(format!("--schedule: {e}")))?;
+                if sch != c.schedule {
+                    conflict(id, sch.name().into(), c.schedule.name().into())?
+                }
+            }
+            "l2" if a.l2.to_bits() != c.l2.to_bits() => {
+                conflict(id, a.l2.to_string(), c.l2.to_string())?
+            }
+            "seed" if a.seed != c.seed => conflict(id, a.seed.to_string(), c.seed.to_string())?,
+            "batch_size" if a.batch_size != c.batch_size => {
+                conflict(id, a.batch_size.to_string(), c.batch_size.to_string())?
+            }
+            "threads" if a.run.threads != Some(c.threads) => conflict(
+                id,
+                a.run.threads.unwrap_or_default().to_string(),
+                c.threads.to_string(),
+            )?,
+            "backend" => {
+                let b = Backend::from_name(a.run.backend.as_deref().unwrap_or_default())?;
+                if b != c.backend {
+                    conflict(id, b.name().into(), c.backend.name().into())?
+                }
+            }
+            "epochs" if a.epochs < ck.epochs_done() => {
+                return Err(Fail(format!(
+                    "--epochs {}: the checkpoint in {} has {} epochs done already; give at \
+                     least that many",
+                    a.epochs,
+                    dir.display(),
+                    ck.epochs_done()
+                )))
+            }
+            _ => {}
+        }
     }
-    let (split, desc) = load(&a.data)?;
+    Ok(())
+}
+
+/// What a run trains, built from the options or taken from a checkpoint.
+struct Plan {
+    net: Mlp,
+    cfg: TrainConfig,
+    activation: String,
+    init: String,
+}
+
+/// The network and the settings the options ask for (a fresh run).
+fn plan(a: &TrainArgs, split: &Split, threads: usize, backend: Backend) -> Result<Plan, Fail> {
     let (dim, classes) = (split.train.dim(), split.train.classes());
     let layers = if a.layers.is_empty() {
         vec![dim, 256, classes]
@@ -319,13 +528,15 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
         .hidden(hidden)
         .output(output)
         .seed(a.seed);
+    let mut init = String::new();
     if let Some(i) = &a.init {
-        builder = builder.init(
-            i.parse::<Init>()
-                .map_err(|e| Fail(format!("--init: {e}")))?,
-        );
+        let i = i
+            .parse::<Init>()
+            .map_err(|e| Fail(format!("--init: {e}")))?;
+        init = i.name().to_string();
+        builder = builder.init(i);
     }
-    let mut net = builder.build()?;
+    let net = builder.build()?;
     let cfg = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
@@ -337,30 +548,197 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
         threads,
         backend,
         // Checked by setup(): the tier every pass and the optimizer run at.
-        kernels: Some(sigmo::kernels::Kernels::best()),
+        kernels: Some(Kernels::best()),
     };
+    Ok(Plan {
+        net,
+        cfg,
+        activation: hidden.to_string(),
+        init,
+    })
+}
+
+fn train(a: TrainArgs, given: &[String]) -> Result<ExitCode, Fail> {
+    if a.epochs == 0 {
+        return Err(Fail("--epochs 0: must be at least 1".into()));
+    }
+    let is_given = |id: &str| given.iter().any(|g| g == id);
+    // A resumed run: its checkpoint first, and every option that differs from it refused.
+    let from = match &a.resume {
+        Some(dir) => {
+            let file = checkpoint::file_in(dir);
+            if std::fs::symlink_metadata(&file).is_err() && std::fs::metadata(dir).is_ok() {
+                return Err(Fail(format!(
+                    "--resume {}: no checkpoint there (no {}); start a run with --checkpoint {}",
+                    dir.display(),
+                    checkpoint::FILE_NAME,
+                    dir.display()
+                )));
+            }
+            let ck = Checkpoint::load(&file)?;
+            refuse_conflicts(&a, given, &ck, dir)?;
+            Some(ck)
+        }
+        None => None,
+    };
+    let run = match &from {
+        // The checkpoint's thread count and backend, not the environment's.
+        Some(ck) => RunArgs {
+            threads: Some(a.run.threads.unwrap_or(ck.config().threads)),
+            backend: Some(
+                a.run
+                    .backend
+                    .clone()
+                    .unwrap_or_else(|| ck.config().backend.name().to_string()),
+            ),
+        },
+        None => RunArgs {
+            threads: a.run.threads,
+            backend: a.run.backend.clone(),
+        },
+    };
+    let (threads, backend) = setup(&run)?;
+    let kernels = match &from {
+        Some(ck) => Kernels::new(ck.isa()).map_err(|e| {
+            Fail(format!(
+                "the checkpoint ran the {} kernels, which cannot run here ({e}): the same bits \
+                 need the same tier",
+                ck.isa()
+            ))
+        })?,
+        None => Kernels::best(),
+    };
+    // The data: the options given, or those the checkpoint kept.
+    let data_args = match &from {
+        Some(ck) if !DATA_OPTIONS.iter().any(|o| is_given(o)) => match ck.meta().get("data") {
+            Some(m) => data_from_meta(m)?,
+            None => a.data.clone(),
+        },
+        _ => a.data.clone(),
+    };
+    let resume_file = a.resume.as_deref().map(checkpoint::file_in);
+    let ckpt_dir = a.checkpoint.as_ref().or(a.resume.as_ref());
+    let ckpt_file = ckpt_dir.map(|d| checkpoint::file_in(d));
+    // Before any data is read or any training: no output may replace an input or another
+    // output, and every output's folder must take a file.
+    let outputs: Vec<(String, PathBuf)> = a
+        .save
+        .iter()
+        .flat_map(|p| {
+            [
+                (format!("--save {}", p.display()), p.clone()),
+                (
+                    format!("--save's last-good copy {}", last_good(p).display()),
+                    last_good(p),
+                ),
+            ]
+        })
+        .chain(
+            a.report
+                .iter()
+                .map(|p| (format!("--report {}", p.display()), p.clone())),
+        )
+        .chain(ckpt_file.iter().map(|f| {
+            let opt = if a.checkpoint.is_some() {
+                "--checkpoint"
+            } else {
+                "--resume"
+            };
+            (format!("{opt}'s {}", f.display()), f.clone())
+        }))
+        .collect();
+    let mut ins = inputs(&data_args);
+    // The checkpoint resumed from is an input, unless it is also the one written.
+    if let (Some(r), Some(w)) = (&resume_file, &ckpt_file) {
+        if !sigmo::atomic::same_file(r, w) {
+            ins.push((format!("--resume's {}", r.display()), r.clone()));
+        }
+    }
+    // The checkpoint's folder is made first, so that the checks see where its file goes;
+    // made here, it is removed again when a check fails.
+    let made = match ckpt_dir {
+        Some(dir) if std::fs::symlink_metadata(dir).is_err() => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Fail(format!(
+                    "--checkpoint {}: cannot make the folder: {e}",
+                    dir.display()
+                ))
+            })?;
+            Some(dir)
+        }
+        _ => None,
+    };
+    let checked = check_outputs(&a, &outputs, &ins, ckpt_dir, &ckpt_file, &resume_file);
+    if let (Err(_), Some(dir)) = (&checked, made) {
+        let _ = std::fs::remove_dir(dir);
+    }
+    checked?;
+    let (split, desc) = load(&data_args)?;
+    let Plan {
+        mut net,
+        cfg,
+        activation,
+        init,
+    } = match &from {
+        None => plan(&a, &split, threads, backend)?,
+        Some(ck) => Plan {
+            net: ck.network().clone(),
+            cfg: TrainConfig {
+                epochs: if is_given("epochs") {
+                    a.epochs
+                } else {
+                    ck.config().epochs
+                },
+                threads,
+                backend,
+                kernels: Some(kernels),
+                ..ck.config().clone()
+            },
+            activation: ck.meta().get("activation").cloned().unwrap_or_default(),
+            init: ck.meta().get("init").cloned().unwrap_or_default(),
+        },
+    };
+    let (optimizer, schedule, loss) = (cfg.optimizer, cfg.schedule, cfg.loss);
+    let done = from.as_ref().map_or(0, |c| c.epochs_done());
     if !a.quiet {
+        let what = match (&from, &a.resume) {
+            (Some(_), Some(dir)) => format!(
+                "resuming {} from {} after epoch {done}",
+                net.describe(),
+                dir.display()
+            ),
+            _ => format!("training {}", net.describe()),
+        };
         println!(
-            "training {} on {desc}: {} train, {} test samples; {optimizer} {}, l2 {}, batch {}, \
+            "{what} on {desc}: {} train, {} test samples; {optimizer} {}, l2 {}, batch {}, \
              {} epochs, {threads} thread(s), {} GEMM, {} kernels",
-            net.describe(),
             split.train.len(),
             split.test.len(),
             schedule.name(),
-            a.l2,
-            a.batch_size,
-            a.epochs,
+            cfg.l2,
+            cfg.batch_size,
+            cfg.epochs,
             backend.name(),
-            sigmo::kernels::Kernels::best().isa(),
+            kernels.isa(),
         );
     }
-    let mut progress = ConsoleProgress::new(a.epochs, a.quiet);
+    let mut meta = BTreeMap::new();
+    meta.insert("data".to_string(), data_to_meta(&data_args));
+    meta.insert("activation".to_string(), activation.clone());
+    meta.insert("init".to_string(), init);
+    let ck = Checkpointing {
+        from: from.as_ref(),
+        to: ckpt_file.as_deref(),
+        meta,
+    };
+    let mut progress = ConsoleProgress::new(cfg.epochs, a.quiet);
     let started = std::time::Instant::now();
-    let result = sigmo::train::fit(
+    let result = sigmo::train::fit_from(
         &mut net,
         &split.train,
         Some(&split.test),
         &cfg,
+        &ck,
         &mut progress,
     );
     let total = started.elapsed().as_secs_f64();
@@ -397,9 +775,9 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
                 "dataset": desc,
                 "train_samples": split.train.len(),
                 "test_samples": split.test.len(),
-                "layers": layers,
-                "activation": hidden.to_string(),
-                "output": output.to_string(),
+                "layers": net.sizes(),
+                "activation": activation,
+                "output": net.output_activation().to_string(),
                 "loss": loss.name(),
                 "optimizer": optimizer.name(),
                 "lr": optimizer.lr(),
@@ -408,13 +786,14 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
                     Optimizer::Sgd { momentum, .. } => Some(momentum),
                     _ => None,
                 },
-                "l2": a.l2,
-                "epochs": a.epochs,
-                "batch_size": a.batch_size,
-                "seed": a.seed,
+                "l2": cfg.l2,
+                "epochs": cfg.epochs,
+                "batch_size": cfg.batch_size,
+                "seed": cfg.seed,
                 "threads": threads,
                 "backend": backend.name(),
-                "kernels": sigmo::kernels::Kernels::best().isa().name(),
+                "kernels": kernels.isa().name(),
+                "resumed_after_epoch": from.as_ref().map(|c| c.epochs_done()),
             },
             "epochs": history.epochs,
             "seconds_total": total,
@@ -472,6 +851,37 @@ fn eval(a: EvalArgs) -> Result<ExitCode, Fail> {
         loss.name()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Checks, before any training, that no output replaces an input or another output, that a
+/// fresh checkpoint does not replace another run's, and that every output can be written.
+fn check_outputs(
+    a: &TrainArgs,
+    outputs: &[(String, PathBuf)],
+    ins: &[(String, PathBuf)],
+    ckpt_dir: Option<&PathBuf>,
+    ckpt_file: &Option<PathBuf>,
+    resume_file: &Option<PathBuf>,
+) -> Result<(), Fail> {
+    distinct(outputs, ins)?;
+    if let (Some(dir), Some(file)) = (ckpt_dir, ckpt_file) {
+        let resumes_it = resume_file
+            .as_ref()
+            .is_some_and(|r| sigmo::atomic::same_file(r, file));
+        if !resumes_it && std::fs::symlink_metadata(file).is_ok() {
+            return Err(Fail(format!(
+                "--checkpoint {}: it holds a checkpoint already ({}); continue that run with \
+                 --resume {}, or choose another folder",
+                dir.display(),
+                file.display(),
+                dir.display()
+            )));
+        }
+    }
+    for p in a.save.iter().chain(&a.report).chain(ckpt_file) {
+        probe(p)?;
+    }
+    Ok(())
 }
 
 /// Where a diverged run saves its last good model: beside `--save`, never over it.

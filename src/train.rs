@@ -29,6 +29,7 @@
 //! with single-threaded GEMMs, and the shards' gradients are added. Parallelism sits above the
 //! GEMMs: at MLP sizes a GEMM is as short as waking a worker.
 
+pub use crate::checkpoint::{Checkpoint, Checkpointing, DataId};
 use crate::data::Dataset;
 use crate::gemm::Backend;
 use crate::kernels::Activation;
@@ -211,6 +212,9 @@ pub enum TrainError {
         /// What was not finite.
         what: String,
     },
+    /// A checkpoint could not be written or read, or does not fit the run that is to
+    /// continue from it (see [`fit_from`]).
+    Checkpoint(String),
 }
 
 impl fmt::Display for TrainError {
@@ -218,6 +222,7 @@ impl fmt::Display for TrainError {
         match self {
             TrainError::Config(s) => f.write_str(s),
             TrainError::Model(e) => write!(f, "{e}"),
+            TrainError::Checkpoint(s) => f.write_str(s),
             TrainError::Diverged { epoch, batch, what } => write!(
                 f,
                 "training diverged at epoch {epoch}, batch {batch}: {what}; the network is \
@@ -343,12 +348,177 @@ pub fn fit(
     cfg: &TrainConfig,
     observer: &mut dyn Observer,
 ) -> Result<History, TrainError> {
+    fit_from(net, train, test, cfg, &Checkpointing::default(), observer)
+}
+
+/// As [`fit`], continuing from a checkpoint (`ck.from`) and writing one after every epoch
+/// (`ck.to`); see the [`checkpoint`](crate::checkpoint) module for an example.
+///
+/// Continuing from a checkpoint sets the network's weights, the optimizer's state, the batch
+/// order and its RNG, and the history to the checkpoint's, and trains epochs
+/// `ck.from.epochs_done() + 1 ..= cfg.epochs`; the history returned holds every epoch, the
+/// checkpoint's first. Each step then computes what it would have in a run never stopped, so
+/// the final weights have the same bits as that run's, however many times it was stopped and
+/// resumed. For that, `cfg` must be the checkpoint's [`config`](Checkpoint::config) in
+/// everything but `epochs` (which may grow: a cosine schedule then anneals over the new total
+/// from where it is), including the thread count (it decides how batches are split, and so
+/// how gradients are summed), the backend and the kernel tier; the network must have the
+/// checkpoint's architecture and the data must be the same (by fingerprint).
+///
+/// A checkpoint is written after the epoch's test pass, before [`Observer::epoch_end`]: a
+/// run stopped at any moment leaves the last complete epoch's.
+///
+/// # Errors
+/// As [`fit`]; [`TrainError::Config`] naming the setting when `cfg`, the network or the data
+/// do not fit the checkpoint, or `cfg.epochs` is below its epochs done;
+/// [`TrainError::Checkpoint`] when a checkpoint cannot be written (training stops then, the
+/// network as the last epoch left it).
+pub fn fit_from(
+    net: &mut Mlp,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    cfg: &TrainConfig,
+    ck: &Checkpointing<'_>,
+    observer: &mut dyn Observer,
+) -> Result<History, TrainError> {
     check(net, train, test, cfg)?;
     let threads = match cfg.threads {
         0 => crate::num_threads(),
         t => t,
     };
-    pool(threads)?.install(|| run(net, train, test, cfg, threads, observer))
+    let k = kernels_of(cfg)?;
+    // The settings as they run: a checkpoint stores these.
+    let resolved = TrainConfig {
+        threads,
+        kernels: Some(k),
+        ..cfg.clone()
+    };
+    let ids = if ck.from.is_some() || ck.to.is_some() {
+        Some((DataId::of(train), test.map(DataId::of)))
+    } else {
+        None
+    };
+    if let (Some(from), Some((tr, te))) = (ck.from, &ids) {
+        check_resume(net, &resolved, k, tr, te.as_ref(), from)?;
+    }
+    pool(threads)?.install(|| {
+        run(
+            net,
+            train,
+            test,
+            &resolved,
+            threads,
+            k,
+            ck,
+            ids.as_ref(),
+            observer,
+        )
+    })
+}
+
+/// Checks that a run of `net` with `cfg` (threads and kernels resolved) on data `train` and
+/// `test` can continue from `from`: every setting but `epochs` the same, `epochs` no fewer
+/// than done, the same architecture, the same data.
+fn check_resume(
+    net: &Mlp,
+    cfg: &TrainConfig,
+    k: Kernels,
+    train: &DataId,
+    test: Option<&DataId>,
+    from: &Checkpoint,
+) -> Result<(), TrainError> {
+    let c = from.config();
+    let differ = |setting: &str, here: String, there: String| {
+        Err(TrainError::Config(format!(
+            "cannot resume: {setting} is {here} here and {there} in the checkpoint; a resumed \
+             run keeps its settings"
+        )))
+    };
+    if net.sizes() != from.network().sizes() {
+        return differ(
+            "the layer sizes",
+            format!("{:?}", net.sizes()),
+            format!("{:?}", from.network().sizes()),
+        );
+    }
+    if net.hidden_activations() != from.network().hidden_activations()
+        || net.output_activation() != from.network().output_activation()
+    {
+        return differ("the network", net.describe(), from.network().describe());
+    }
+    if cfg.batch_size != c.batch_size {
+        return differ(
+            "the batch size",
+            cfg.batch_size.to_string(),
+            c.batch_size.to_string(),
+        );
+    }
+    if cfg.optimizer != c.optimizer {
+        return differ(
+            "the optimizer",
+            cfg.optimizer.to_string(),
+            c.optimizer.to_string(),
+        );
+    }
+    if cfg.schedule != c.schedule {
+        return differ(
+            "the schedule",
+            cfg.schedule.name().into(),
+            c.schedule.name().into(),
+        );
+    }
+    if cfg.l2.to_bits() != c.l2.to_bits() {
+        return differ("l2", cfg.l2.to_string(), c.l2.to_string());
+    }
+    if cfg.loss != c.loss {
+        return differ("the loss", cfg.loss.name().into(), c.loss.name().into());
+    }
+    if cfg.seed != c.seed {
+        return differ("the seed", cfg.seed.to_string(), c.seed.to_string());
+    }
+    if cfg.threads != c.threads {
+        return differ(
+            "the thread count",
+            cfg.threads.to_string(),
+            c.threads.to_string(),
+        );
+    }
+    if cfg.backend != c.backend {
+        return differ(
+            "the backend",
+            cfg.backend.name().into(),
+            c.backend.name().into(),
+        );
+    }
+    if k.isa() != from.isa() {
+        return differ(
+            "the kernel tier",
+            k.isa().name().into(),
+            from.isa().name().into(),
+        );
+    }
+    if cfg.epochs < from.epochs_done() {
+        return Err(TrainError::Config(format!(
+            "cannot resume: {} epochs asked for, and the checkpoint has {} done",
+            cfg.epochs,
+            from.epochs_done()
+        )));
+    }
+    let data = |what: &str, here: Option<&DataId>, there: Option<&DataId>| {
+        let same = match (here, there) {
+            (Some(a), Some(b)) => a.same_data(b),
+            (None, None) => true,
+            _ => false,
+        };
+        let show = |d: Option<&DataId>| d.map_or("none".to_string(), |d| d.to_string());
+        if same {
+            Ok(())
+        } else {
+            differ(what, show(here), show(there))
+        }
+    };
+    data("the training set", Some(train), Some(from.train_data()))?;
+    data("the test set", test, from.test_data())
 }
 
 /// The trainer's pool of `threads` workers, started once per thread count and kept: a new
@@ -465,33 +635,62 @@ fn kernels_of(cfg: &TrainConfig) -> Result<Kernels, TrainError> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     net: &mut Mlp,
     train: &Dataset,
     test: Option<&Dataset>,
     cfg: &TrainConfig,
     threads: usize,
+    k: Kernels,
+    ck: &Checkpointing<'_>,
+    ids: Option<&(DataId, Option<DataId>)>,
     observer: &mut dyn Observer,
 ) -> Result<History, TrainError> {
-    let k = kernels_of(cfg)?;
     let bs = cfg.batch_size.min(train.len());
     let n_shards = shards_for(net, bs, threads);
     let cap = bs.div_ceil(n_shards);
     let mut shards = (0..n_shards)
         .map(|_| Shard::new(net, cap, cfg.backend, k))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut opt = OptimizerState::with_kernels(cfg.optimizer, cfg.l2, net, k)?;
-    let mut order = crate::data::Batches::new(train.len(), cfg.seed);
+    // A fresh run, or the state a checkpoint left: the weights, the optimizer's moments and
+    // steps, the batch order and its RNG, the history.
+    let (mut opt, mut order, mut history) = match ck.from {
+        None => (
+            OptimizerState::with_kernels(cfg.optimizer, cfg.l2, net, k)?,
+            crate::data::Batches::new(train.len(), cfg.seed),
+            History::default(),
+        ),
+        Some(from) => {
+            net.copy_params_from(from.network())?;
+            (
+                from.optimizer_state(net, k)?,
+                from.batches()?,
+                from.history().clone(),
+            )
+        }
+    };
+    let first_epoch = history.epochs.len() + 1;
+    // Room for every epoch's statistics (up to a bound; more grow the vector), so that the
+    // push at the end of an epoch allocates nothing.
+    let _ = history
+        .epochs
+        .try_reserve((cfg.epochs + 1).saturating_sub(first_epoch).min(1 << 16));
     let classes = net.outputs();
     let n_batches = train.len().div_ceil(bs);
-    let mut history = History::default();
     let base_lr = cfg.optimizer.lr();
     // The weights before the last step: this batch's loss was finite with them.
     let mut good = net.try_clone()?;
     let mut have_good = false;
+    // A resumed run has the weights from before the checkpoint's last step, as the run it
+    // continues had them: a first batch that diverges goes back to them as that run would.
+    if let Some(g) = ck.from.and_then(|f| f.good.as_ref()) {
+        good.copy_params_from(g)?;
+        have_good = true;
+    }
     let total_steps = n_batches.saturating_mul(cfg.epochs);
 
-    for epoch in 1..=cfg.epochs {
+    for epoch in first_epoch..=cfg.epochs {
         observer.epoch_start(epoch, n_batches);
         let start = Instant::now();
         order.shuffle();
@@ -589,8 +788,26 @@ fn run(
             samples_per_sec: n / seconds.max(1e-9),
             eval_seconds: eval_start.elapsed().as_secs_f64(),
         };
-        observer.epoch_end(&stats);
         history.epochs.push(stats);
+        if let (Some(to), Some((tr, te))) = (ck.to, ids) {
+            crate::checkpoint::encode(&crate::checkpoint::Parts {
+                net,
+                config: cfg,
+                isa: k.isa(),
+                opt: opt.moments(),
+                good: have_good.then_some(&good),
+                order: &order,
+                history: &history,
+                train: tr,
+                test: te.as_ref(),
+                meta: &ck.meta,
+            })
+            .and_then(|b| crate::atomic::write(to, &b))
+            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", to.display())))?;
+        }
+        if let Some(stats) = history.last() {
+            observer.epoch_end(stats);
+        }
     }
     Ok(history)
 }

@@ -43,6 +43,35 @@ impl Batches {
         &self.order
     }
 
+    /// Where the RNG is in its stream, in 32-bit words from its start: with the seed and
+    /// [`order`](Self::order), everything [`Batches::restore`] needs to continue.
+    pub fn word_pos(&self) -> u128 {
+        self.rng.get_word_pos()
+    }
+
+    /// Batches that continue from a saved position: the RNG seeded by `seed` and moved to
+    /// `word_pos` (see [`word_pos`](Self::word_pos)), the current order `order`.
+    ///
+    /// # Errors
+    /// When `order` is not a permutation of 0..order.len().
+    pub fn restore(order: Vec<usize>, seed: u64, word_pos: u128) -> Result<Batches, String> {
+        let mut seen = vec![false; order.len()];
+        for &i in &order {
+            match seen.get_mut(i) {
+                Some(s) if !*s => *s = true,
+                _ => {
+                    return Err(format!(
+                        "the batch order is not a permutation of 0..{} (index {i})",
+                        order.len()
+                    ))
+                }
+            }
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_word_pos(word_pos);
+        Ok(Batches { order, rng })
+    }
+
     /// The current order in consecutive batches of `size` (the last one may be shorter;
     /// `size = 0` is taken as 1).
     pub fn batches(&self, size: usize) -> std::slice::Chunks<'_, usize> {

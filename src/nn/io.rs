@@ -84,8 +84,34 @@ pub fn save(net: &Mlp, loss: Option<Loss>, path: &Path) -> Result<(), NnError> {
     }
     let data = safetensors::serialize(views, Some(meta))
         .map_err(|e| err(format!("cannot encode: {e}")))?;
+    let data = canonical(data).map_err(|e| err(format!("cannot encode: {e}")))?;
 
     crate::atomic::write(path, &data).map_err(err)
+}
+
+/// The safetensors bytes `data` with the header's keys in sorted order: the metadata comes
+/// from a `HashMap`, whose order changes from process to process, and the same network must
+/// give the same file. The tensors' offsets are relative to the end of the header, so they
+/// stay as they are.
+fn canonical(data: Vec<u8>) -> Result<Vec<u8>, String> {
+    let n = data
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+        .filter(|&n| n <= data.len() - 8)
+        .ok_or("a header longer than the file")?;
+    // serde_json's maps are sorted by key (no `preserve_order`).
+    let header: serde_json::Value =
+        serde_json::from_slice(&data[8..8 + n]).map_err(|e| e.to_string())?;
+    let mut h = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    // Padded with spaces to a multiple of 8 bytes, as safetensors pads it.
+    h.resize(h.len().div_ceil(8) * 8, b' ');
+    let mut out = Vec::new();
+    out.try_reserve_exact(8 + h.len() + data.len() - 8 - n)
+        .map_err(|_| OOM.to_string())?;
+    out.extend_from_slice(&(h.len() as u64).to_le_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&data[8 + n..]);
+    Ok(out)
 }
 
 /// What a save says when its buffers do not fit in memory.

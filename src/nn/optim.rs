@@ -230,6 +230,59 @@ impl OptimizerState {
         self.l2
     }
 
+    /// The state to store in a checkpoint: the step count, the first moment (SGD: the
+    /// velocity) and Adam's second moment (empty for SGD).
+    pub(crate) fn moments(&self) -> (u64, &[f32], &[f32]) {
+        (self.t, &self.m, &self.v)
+    }
+
+    /// A state continued from a checkpoint: `t` steps taken, moments `m` and `v` (as
+    /// [`moments`](Self::moments) gave them), for `net`, updating at `kernels`.
+    ///
+    /// # Errors
+    /// As [`OptimizerState::with_kernels`], or when the moments are not shaped for `net` and
+    /// `opt` (Adam has two, SGD one), or a moment is not finite.
+    pub(crate) fn restore(
+        opt: Optimizer,
+        l2: f32,
+        net: &Mlp,
+        kernels: Kernels,
+        t: u64,
+        m: Vec<f32>,
+        v: Vec<f32>,
+    ) -> Result<OptimizerState, NnError> {
+        opt.check()?;
+        if !(l2.is_finite() && l2 >= 0.0) {
+            return Err(NnError::new(format!("l2 = {l2}: must be finite and ≥ 0")));
+        }
+        let n = net.num_params();
+        let adam = matches!(opt, Optimizer::Adam { .. });
+        if m.len() != n || v.len() != if adam { n } else { 0 } {
+            return Err(NnError::new(format!(
+                "the optimizer state has {} and {} values, {} for a network of {n} parameters \
+                 needs {n} and {}",
+                m.len(),
+                v.len(),
+                opt.name(),
+                if adam { n } else { 0 }
+            )));
+        }
+        if m.iter().chain(&v).any(|x| !x.is_finite()) {
+            return Err(NnError::new(
+                "the optimizer state has a value that is not finite",
+            ));
+        }
+        Ok(OptimizerState {
+            opt,
+            l2,
+            t,
+            layout: net.layout.clone(),
+            m,
+            v,
+            kernels,
+        })
+    }
+
     /// One update from the sum of two shards' gradients `g + g2` (if given), in one pass over
     /// memory, split over the current rayon pool's threads when large: each parameter's
     /// gradient is summed, its square added to ‖g‖², its old value copied to `before` (if
