@@ -28,10 +28,14 @@ fn main() {
     let sat: Vec<f32> = (0..n)
         .map(|i| (88.0 + 15.0 * i as f32 / n as f32) * if i % 2 == 0 { 1.0 } else { -1.0 })
         .collect();
+    let tiny: Vec<f32> = (0..n)
+        .map(|i| -103.0 + 15.0 * i as f32 / n as f32)
+        .collect();
     let mut y = vec![0.0f32; n];
     println!("tier {}", k.isa());
     if want("exp") {
         println!("exp      {:.2}", best(|| k.exp(&x, &mut y), n));
+        println!("exp sub  {:.2}", best(|| k.exp(&tiny, &mut y), n));
     }
     if want("sigmoid") {
         println!("sigmoid  {:.2}", best(|| k.sigmoid(&x, &mut y), n));

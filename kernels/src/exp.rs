@@ -79,6 +79,9 @@ pub(crate) fn scale_tiny<S: Simd>(s: S, p: S::V, n: S::V) -> S::V {
     // t ≤ 2²⁴: the result is a subnormal or exactly 2⁻¹²⁶.
     let sub = s.lt(t, s.splat(16_777_218.0));
     let tiny = s.sub_bits(t, two23);
+    if s.all(sub) {
+        return tiny;
+    }
     // The normal lanes have n ≥ −126 (p < 2); the subnormal ones scale 1 instead and discard
     // it. `black_box` keeps the compiler from pushing the select below the product (it may,
     // as far as it knows, and would then scale the subnormal lanes' p after all).
@@ -90,16 +93,15 @@ pub(crate) fn scale_tiny<S: Simd>(s: S, p: S::V, n: S::V) -> S::V {
 /// p·2ⁿ for p ∈ [0.5, 2] and integral n ∈ [−150, 128], rounded once and without subnormal
 /// arithmetic: `pow2_scale` when every lane has n ≥ −125 (a normal result), else [`scale_tiny`].
 ///
-/// The fast product runs on n clamped to −125 even though its register then takes the other
-/// path: the compiler may evaluate it ahead of the branch, and it must not make subnormals
-/// there either. (Every fast path here is written that way.)
+/// The fast product runs on n clamped to −125 although only registers with n ≥ −125 take it:
+/// the compiler may evaluate it ahead of the branch, and it must not make subnormals there
+/// either. (Every fast path here is written that way.)
 #[inline(always)]
 pub(crate) fn scale<S: Simd>(s: S, p: S::V, n: S::V) -> S::V {
-    let fast = s.pow2_scale(p, s.max(n, s.splat(-125.0)));
     if s.any(s.lt(n, s.splat(-125.5))) {
         scale_tiny(s, p, n)
     } else {
-        fast
+        s.pow2_scale(p, s.max(n, s.splat(-125.0)))
     }
 }
 
