@@ -37,6 +37,10 @@ fn main() {
         println!("exp      {:.2}", best(|| k.exp(&x, &mut y), n));
         println!("exp sub  {:.2}", best(|| k.exp(&tiny, &mut y), n));
     }
+    if want("copy") {
+        // The load/store ceiling of a map: one load and one store per register.
+        println!("identity {:.2}", best(|| k.identity(&x, &mut y), n));
+    }
     if want("sigmoid") {
         println!("sigmoid  {:.2}", best(|| k.sigmoid(&x, &mut y), n));
         println!("sig sat  {:.2}", best(|| k.sigmoid(&sat, &mut y), n));

@@ -7,9 +7,13 @@
 //!   chunk is re-read from L1): a chunk's max c and Σ e^(x−c) are merged into the running
 //!   (m, S) with the rescale e^(m−c) computed in f64, so rescaling adds no error however often
 //!   the max grows. A second pass writes yᵢ = e^(xᵢ−m)·(1/S). Reads x twice, writes y once.
-//! * `log_softmax` uses the same one-pass normalizer and writes yᵢ = (xᵢ − m) − ln S, with
-//!   S and ln S in f64 (so that ln S stays accurate when S is within 2⁻²⁴ of 1); each yᵢ is
-//!   within 2 ULP plus 2⁻²³ absolute (what ln S inherits from the f32 exponentials).
+//! * `log_softmax` writes yᵢ = (xᵢ − m) − ln S. Rows longer than 16 use the same one-pass
+//!   normalizer, with S and ln S in f64 (so that ln S stays accurate when S is within 2⁻²⁴ of
+//!   1); rows of at most 16 elements carry S as two floats (an exactly split summation tree)
+//!   and take ln S from them (`crate::log::ln_sum`), no f64 logarithm. Each yᵢ is within 2 ULP
+//!   plus 2⁻²³ absolute (what ln S inherits from the f32 exponentials).
+//! * Rows of a matrix with at most 16 columns run one row per lane ([`softmax_lanes`],
+//!   [`log_softmax_lanes`]), with the bits of row-by-row calls.
 //!
 //! Accuracy: e^(xᵢ−m) is within 1 ULP of the exponential of the f32 difference xᵢ − m. That
 //! difference is exact while xᵢ ≥ m/2 (Sterbenz), which covers rows of large, close values
