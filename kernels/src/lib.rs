@@ -76,12 +76,14 @@
 mod activation;
 mod dispatch;
 mod drive;
+mod dropout;
 mod epilogue;
 mod exp;
 pub mod fpflags;
 pub mod gemm;
 mod gemm_small;
 mod isa;
+mod maxout;
 mod reduce;
 pub mod reference;
 mod relu;
