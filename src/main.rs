@@ -74,13 +74,16 @@ struct TrainArgs {
     /// Layer sizes, input first: `784,128,10` (default: the data's inputs, 256, its classes).
     #[arg(long, value_delimiter = ',')]
     layers: Vec<usize>,
-    /// Hidden activation: relu, leaky_relu[=α], elu[=α], sigmoid, tanh, identity.
-    #[arg(long, default_value = "relu")]
+    /// Hidden activation: relu, leaky_relu[=α], elu[=α], sigmoid, tanh, identity, or
+    /// maxout[=k] (each unit the largest of k pre-activations, k from 2 to 64; default 2).
+    #[arg(long, default_value = "relu", value_parser = parse_activation)]
     activation: String,
-    /// Output activation (default: softmax for softmax-ce, sigmoid otherwise).
+    /// Output activation (default: softmax for softmax-ce, identity for hinge, sigmoid
+    /// otherwise).
     #[arg(long)]
     output: Option<String>,
-    /// Loss: softmax-ce, cross-entropy (sigmoid outputs) or quadratic.
+    /// Loss: softmax-ce, cross-entropy (sigmoid outputs), hinge (multiclass, Weston–Watkins,
+    /// margin 1; identity outputs) or quadratic.
     #[arg(long, default_value = "softmax-ce")]
     loss: String,
     /// Weight initialisation: he, xavier, uniform, scaled or classic (default: he for the ReLU family,
@@ -108,9 +111,19 @@ struct TrainArgs {
     /// L2 weight decay λ (added as λ·w to the weights' gradients).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     l2: f32,
-    /// Seeds the initialisation and the batch order.
+    /// Seeds the initialisation, the batch order, the dropout masks and the input noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Dropout: the probability of dropping each hidden unit while training, in [0, 1); one
+    /// value for every hidden layer, or one per hidden layer (`0.2,0.5`). Kept units are
+    /// scaled by 1/(1 − p); the test pass never drops.
+    #[arg(long, value_name = "P", value_delimiter = ',', value_parser = parse_dropout,
+          allow_negative_numbers = true)]
+    dropout: Vec<f32>,
+    /// σ of the Gaussian noise added to every input while training (finite, ≥ 0; 0: none).
+    #[arg(long, value_name = "SIGMA", default_value_t = 0.0, value_parser = parse_sigma,
+          allow_negative_numbers = true)]
+    input_noise: f32,
     #[command(flatten)]
     run: RunArgs,
     /// Save the trained model here (safetensors; written atomically).
@@ -299,6 +312,7 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
     let output: OutputActivation = match &a.output {
         Some(o) => o.parse().map_err(|e| Fail(format!("--output: {e}")))?,
         None if loss == Loss::SoftmaxCrossEntropy => OutputActivation::Softmax,
+        None if loss == Loss::Hinge => OutputActivation::Elementwise(Activation::Identity),
         None => OutputActivation::Elementwise(Activation::Sigmoid),
     };
     let optimizer = match a.optimizer.to_ascii_lowercase().as_str() {
@@ -338,6 +352,8 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
         backend,
         // Checked by setup(): the tier every pass and the optimizer run at.
         kernels: Some(sigmo::kernels::Kernels::best()),
+        dropout: a.dropout.clone(),
+        input_noise: a.input_noise,
     };
     if !a.quiet {
         println!(
@@ -347,7 +363,7 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
             split.train.len(),
             split.test.len(),
             schedule.name(),
-            a.l2,
+            noise_note(a.l2, &a.dropout, a.input_noise),
             a.batch_size,
             a.epochs,
             backend.name(),
@@ -409,6 +425,8 @@ fn train(a: TrainArgs) -> Result<ExitCode, Fail> {
                     _ => None,
                 },
                 "l2": a.l2,
+                "dropout": a.dropout,
+                "input_noise": a.input_noise,
                 "epochs": a.epochs,
                 "batch_size": a.batch_size,
                 "seed": a.seed,
@@ -472,6 +490,59 @@ fn eval(a: EvalArgs) -> Result<ExitCode, Fail> {
         loss.name()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The L2 setting, and the dropout and input noise when set, for the first line.
+fn noise_note(l2: f32, dropout: &[f32], sigma: f32) -> String {
+    let mut s = l2.to_string();
+    if !dropout.is_empty() {
+        let d: Vec<String> = dropout.iter().map(|p| p.to_string()).collect();
+        s.push_str(&format!(", dropout {}", d.join(",")));
+    }
+    if sigma > 0.0 {
+        s.push_str(&format!(", input noise σ {sigma}"));
+    }
+    s
+}
+
+/// `--activation`: a known name, and maxout's k within [`sigmo::nn::MAXOUT_PIECES`].
+fn parse_activation(s: &str) -> Result<String, String> {
+    match s.parse::<Activation>().map_err(|e| e.to_string())? {
+        Activation::Maxout(k) if !sigmo::nn::MAXOUT_PIECES.contains(&k) => Err(format!(
+            "maxout takes k = {} to {} pieces, not {k}",
+            sigmo::nn::MAXOUT_PIECES.start(),
+            sigmo::nn::MAXOUT_PIECES.end()
+        )),
+        _ => Ok(s.to_string()),
+    }
+}
+
+/// `--dropout`: a probability in [0, 1).
+fn parse_dropout(s: &str) -> Result<f32, String> {
+    let p: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if (0.0..1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!(
+            "{p} is outside [0, 1) (the probability of dropping a unit)"
+        ))
+    }
+}
+
+/// `--input-noise`: a finite σ ≥ 0.
+fn parse_sigma(s: &str) -> Result<f32, String> {
+    let v: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("σ = {v} must be finite and ≥ 0"))
+    }
 }
 
 /// Where a diverged run saves its last good model: beside `--save`, never over it.

@@ -249,7 +249,11 @@ fn bad_options_and_data_are_one_line_errors() {
         (vec!["train", "--epochs", "0"], "--epochs 0"),
         (vec!["train", "--layers", "64,10,9"], "--layers 64,10,9"),
         (vec!["train", "--activation", "swish"], "swish"),
-        (vec!["train", "--loss", "hinge"], "hinge"),
+        (vec!["train", "--loss", "huber"], "huber"),
+        (
+            vec!["train", "--loss", "hinge", "--output", "softmax"],
+            "identity output",
+        ),
         (
             vec!["train", "--loss", "cross-entropy", "--output", "softmax"],
             "sigmoid output",
