@@ -302,13 +302,13 @@ kernel_table! {
     /// itself, or B or C without contiguous rows ([`crate::gemm::small_gemm_accepts`]).
     fn sgemm_small(p: crate::gemm::SmallGemm<'_>) -> Result<(), crate::gemm::LayoutError> = gemm_small::sgemm_small;
 
-    /// Maxout: y[i] ← the largest of row i of the row-major `x` with `k` columns (the k
+    /// Maxout: `y[i]` ← the largest of row i of the row-major `x` with `k` columns (the k
     /// pieces of unit i side by side). Ties go to the first piece (−0.0 before +0.0 stays
     /// −0.0); a row with a NaN gives its first NaN, payload kept (as [`max`](crate::max) gives
     /// NaN). Every output is one of the inputs, bit for bit, at every tier. Panics unless
     /// `x.len() = k·y.len()`.
     fn maxout_rows(x: &[f32], k: usize, y: &mut [f32]) = maxout::maxout_rows;
-    /// The gradient of [`maxout_rows`](Kernels::maxout_rows): dx[i·k + t] ← dy[i] where piece
+    /// The gradient of [`maxout_rows`](Kernels::maxout_rows): `dx[i·k + t]` ← `dy[i]` where piece
     /// t is row i's winner (the first of ties; the first NaN), +0 elsewhere. Panics unless
     /// `x.len() = dx.len() = k·dy.len()`, or when `k > 2²⁴`.
     fn maxout_rows_backward(x: &[f32], k: usize, dy: &[f32], dx: &mut [f32])

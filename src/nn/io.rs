@@ -186,7 +186,7 @@ pub fn load(path: &Path) -> Result<(Mlp, Option<Loss>), NnError> {
         )));
     }
     let mut params = Vec::with_capacity(depth);
-    for l in 0..depth {
+    for (l, &fan_in) in sizes.iter().enumerate().take(depth) {
         let read = |name: String, shape: Vec<usize>| -> Result<Vec<f32>, NnError> {
             let t = st
                 .tensor(&name)
@@ -204,7 +204,7 @@ pub fn load(path: &Path) -> Result<(Mlp, Option<Loss>), NnError> {
                 .collect())
         };
         let wl = width(l)?;
-        let w = read(format!("layers.{l}.weight"), vec![sizes[l], wl])?;
+        let w = read(format!("layers.{l}.weight"), vec![fan_in, wl])?;
         let b = read(format!("layers.{l}.bias"), vec![wl])?;
         params.push((w, b));
     }
