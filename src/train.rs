@@ -465,7 +465,10 @@ fn fits(net: &Mlp, d: &Dataset) -> Result<(), TrainError> {
 
 /// How many shards a batch of `rows` is split into on `threads` threads.
 pub fn shards_for(net: &Mlp, rows: usize, threads: usize) -> usize {
-    let per_row: usize = net.sizes().windows(2).map(|p| 6 * p[0] * p[1]).sum();
+    // Each layer's weights' columns (k·fan_out for maxout).
+    let per_row: usize = (0..net.depth())
+        .map(|l| 6 * net.sizes()[l] * net.width(l))
+        .sum();
     let flops = per_row.saturating_mul(rows);
     let mut n = threads.max(1).min(rows.max(1));
     while n > 1 && flops / n < SHARD_MIN_FLOPS {
