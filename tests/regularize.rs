@@ -608,7 +608,6 @@ fn maxout_models_round_trip_with_their_widths_in_the_file() {
 
     // A file whose maxout k does not match its tensors, or is out of range: errors naming it.
     let write = |hidden: &str, w0: &[usize]| {
-        let n0: usize = w0.iter().product();
         let tensors: Vec<(String, Vec<usize>)> = vec![
             ("layers.0.weight".into(), w0.to_vec()),
             ("layers.0.bias".into(), vec![w0[1]]),
@@ -619,7 +618,6 @@ fn maxout_models_round_trip_with_their_widths_in_the_file() {
             .iter()
             .map(|(_, s)| vec![0u8; 4 * s.iter().product::<usize>()])
             .collect();
-        let _ = n0;
         let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
             .iter()
             .zip(&data)
