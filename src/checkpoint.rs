@@ -400,6 +400,8 @@ pub(crate) fn encode(p: &Parts<'_>) -> Result<Vec<u8>, String> {
             "optimizer": optimizer_json(&c.optimizer),
             "schedule": c.schedule.name(),
             "l2": f32s(c.l2),
+            "dropout": c.dropout.iter().map(|&p| f32s(p)).collect::<Vec<_>>(),
+            "input_noise": f32s(c.input_noise),
             "loss": c.loss.name(),
             "seed": c.seed.to_string(),
             "threads": c.threads,
@@ -641,6 +643,17 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
         threads: uint(c, "threads", w)?,
         backend,
         kernels: Kernels::new(isa).ok(),
+        dropout: field(c, "dropout", w)?
+            .as_array()
+            .ok_or("corrupt header: config.dropout is not a list")?
+            .iter()
+            .map(|p| {
+                p.as_str()
+                    .and_then(|p| p.parse::<f32>().ok())
+                    .ok_or_else(|| "corrupt header: config.dropout holds a non-number".to_string())
+            })
+            .collect::<Result<Vec<f32>, String>>()?,
+        input_noise: parsed(c, "input_noise", w)?,
     };
     // The network's shape.
     let w = "network";

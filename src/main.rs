@@ -77,13 +77,16 @@ struct TrainArgs {
     /// Layer sizes, input first: `784,128,10` (default: the data's inputs, 256, its classes).
     #[arg(long, value_delimiter = ',')]
     layers: Vec<usize>,
-    /// Hidden activation: relu, leaky_relu[=α], elu[=α], sigmoid, tanh, identity.
-    #[arg(long, default_value = "relu")]
+    /// Hidden activation: relu, leaky_relu[=α], elu[=α], sigmoid, tanh, identity, or
+    /// maxout[=k] (each unit the largest of k pre-activations, k from 2 to 64; default 2).
+    #[arg(long, default_value = "relu", value_parser = parse_activation)]
     activation: String,
-    /// Output activation (default: softmax for softmax-ce, sigmoid otherwise).
+    /// Output activation (default: softmax for softmax-ce, identity for hinge, sigmoid
+    /// otherwise).
     #[arg(long)]
     output: Option<String>,
-    /// Loss: softmax-ce, cross-entropy (sigmoid outputs) or quadratic.
+    /// Loss: softmax-ce, cross-entropy (sigmoid outputs), hinge (multiclass, Weston–Watkins,
+    /// margin 1; identity outputs) or quadratic.
     #[arg(long, default_value = "softmax-ce")]
     loss: String,
     /// Weight initialisation: he, xavier, uniform, scaled or classic (default: he for the ReLU family,
@@ -111,9 +114,19 @@ struct TrainArgs {
     /// L2 weight decay λ (added as λ·w to the weights' gradients).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     l2: f32,
-    /// Seeds the initialisation and the batch order.
+    /// Seeds the initialisation, the batch order, the dropout masks and the input noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Dropout: the probability of dropping each hidden unit while training, in [0, 1); one
+    /// value for every hidden layer, or one per hidden layer (`0.2,0.5`). Kept units are
+    /// scaled by 1/(1 − p); the test pass never drops.
+    #[arg(long, value_name = "P", value_delimiter = ',', value_parser = parse_dropout,
+          allow_negative_numbers = true)]
+    dropout: Vec<f32>,
+    /// σ of the Gaussian noise added to every input while training (finite, ≥ 0; 0: none).
+    #[arg(long, value_name = "SIGMA", default_value_t = 0.0, value_parser = parse_sigma,
+          allow_negative_numbers = true)]
+    input_noise: f32,
     #[command(flatten)]
     run: RunArgs,
     /// Save the trained model here (safetensors; written atomically).
@@ -449,6 +462,28 @@ fn refuse_conflicts(
                 conflict(id, a.l2.to_string(), c.l2.to_string())?
             }
             "seed" if a.seed != c.seed => conflict(id, a.seed.to_string(), c.seed.to_string())?,
+            "dropout"
+                if a.dropout.len() != c.dropout.len()
+                    || a.dropout
+                        .iter()
+                        .zip(&c.dropout)
+                        .any(|(x, y)| x.to_bits() != y.to_bits()) =>
+            {
+                let show = |v: &[f32]| {
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.iter()
+                            .map(|p| p.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    }
+                };
+                conflict(id, show(&a.dropout), show(&c.dropout))?
+            }
+            "input_noise" if a.input_noise.to_bits() != c.input_noise.to_bits() => {
+                conflict(id, a.input_noise.to_string(), c.input_noise.to_string())?
+            }
             "batch_size" if a.batch_size != c.batch_size => {
                 conflict(id, a.batch_size.to_string(), c.batch_size.to_string())?
             }
@@ -508,6 +543,7 @@ fn plan(a: &TrainArgs, split: &Split, threads: usize, backend: Backend) -> Resul
     let output: OutputActivation = match &a.output {
         Some(o) => o.parse().map_err(|e| Fail(format!("--output: {e}")))?,
         None if loss == Loss::SoftmaxCrossEntropy => OutputActivation::Softmax,
+        None if loss == Loss::Hinge => OutputActivation::Elementwise(Activation::Identity),
         None => OutputActivation::Elementwise(Activation::Sigmoid),
     };
     let optimizer = match a.optimizer.to_ascii_lowercase().as_str() {
@@ -549,6 +585,8 @@ fn plan(a: &TrainArgs, split: &Split, threads: usize, backend: Backend) -> Resul
         backend,
         // Checked by setup(): the tier every pass and the optimizer run at.
         kernels: Some(Kernels::best()),
+        dropout: a.dropout.clone(),
+        input_noise: a.input_noise,
     };
     Ok(Plan {
         net,
@@ -715,7 +753,7 @@ fn train(a: TrainArgs, given: &[String]) -> Result<ExitCode, Fail> {
             split.train.len(),
             split.test.len(),
             schedule.name(),
-            cfg.l2,
+            noise_note(cfg.l2, &cfg.dropout, cfg.input_noise),
             cfg.batch_size,
             cfg.epochs,
             backend.name(),
@@ -787,6 +825,8 @@ fn train(a: TrainArgs, given: &[String]) -> Result<ExitCode, Fail> {
                     _ => None,
                 },
                 "l2": cfg.l2,
+                "dropout": cfg.dropout,
+                "input_noise": cfg.input_noise,
                 "epochs": cfg.epochs,
                 "batch_size": cfg.batch_size,
                 "seed": cfg.seed,
@@ -882,6 +922,59 @@ fn check_outputs(
         probe(p)?;
     }
     Ok(())
+}
+
+/// The L2 setting, and the dropout and input noise when set, for the first line.
+fn noise_note(l2: f32, dropout: &[f32], sigma: f32) -> String {
+    let mut s = l2.to_string();
+    if !dropout.is_empty() {
+        let d: Vec<String> = dropout.iter().map(|p| p.to_string()).collect();
+        s.push_str(&format!(", dropout {}", d.join(",")));
+    }
+    if sigma > 0.0 {
+        s.push_str(&format!(", input noise σ {sigma}"));
+    }
+    s
+}
+
+/// `--activation`: a known name, and maxout's k within [`sigmo::nn::MAXOUT_PIECES`].
+fn parse_activation(s: &str) -> Result<String, String> {
+    match s.parse::<Activation>().map_err(|e| e.to_string())? {
+        Activation::Maxout(k) if !sigmo::nn::MAXOUT_PIECES.contains(&k) => Err(format!(
+            "maxout takes k = {} to {} pieces, not {k}",
+            sigmo::nn::MAXOUT_PIECES.start(),
+            sigmo::nn::MAXOUT_PIECES.end()
+        )),
+        _ => Ok(s.to_string()),
+    }
+}
+
+/// `--dropout`: a probability in [0, 1).
+fn parse_dropout(s: &str) -> Result<f32, String> {
+    let p: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if (0.0..1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!(
+            "{p} is outside [0, 1) (the probability of dropping a unit)"
+        ))
+    }
+}
+
+/// `--input-noise`: a finite σ ≥ 0.
+fn parse_sigma(s: &str) -> Result<f32, String> {
+    let v: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("σ = {v} must be finite and ≥ 0"))
+    }
 }
 
 /// Where a diverged run saves its last good model: beside `--save`, never over it.

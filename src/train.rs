@@ -35,8 +35,8 @@ use crate::gemm::Backend;
 use crate::kernels::Activation;
 use crate::kernels::Kernels;
 use crate::nn::{
-    one_hot, BatchStats, Grads, Loss, Mlp, NnError, Optimizer, OptimizerState, OutputActivation,
-    Workspace,
+    one_hot, BatchStats, Grads, Loss, Mlp, NnError, Noise, NoiseAt, Optimizer, OptimizerState,
+    OutputActivation, Workspace,
 };
 use serde::Serialize;
 use std::fmt;
@@ -114,11 +114,17 @@ pub struct TrainConfig {
     /// The kernel tier for every pass and the optimizer; `None`: [`Kernels::try_best`]
     /// (the best this CPU runs, or what `SIGMO_ISA` forces), resolved once per run.
     pub kernels: Option<Kernels>,
+    /// Dropout probability p ∈ [0, 1) of the hidden layers' units while training: empty for
+    /// none, one value for every hidden layer, or one per hidden layer (see [`Noise`]; the
+    /// test pass and [`evaluate`] never drop).
+    pub dropout: Vec<f32>,
+    /// σ of Gaussian noise added to the inputs while training (0: none).
+    pub input_noise: f32,
 }
 
 impl Default for TrainConfig {
     /// 10 epochs of batches of 32, SGD with η = 0.1 and momentum 0.9 at a constant rate,
-    /// no L2, softmax-CE,
+    /// no L2, no dropout or input noise, softmax-CE,
     /// seed 0, every thread, the default backend.
     fn default() -> Self {
         TrainConfig {
@@ -132,6 +138,8 @@ impl Default for TrainConfig {
             threads: 0,
             backend: Backend::default(),
             kernels: None,
+            dropout: Vec::new(),
+            input_noise: 0.0,
         }
     }
 }
@@ -287,6 +295,14 @@ impl Shard {
             span: 0..0,
             result: Ok(BatchStats::default()),
         })
+    }
+
+    /// The same shard, its workspace drawing `noise` while training.
+    fn noisy(mut self, noise: &Noise) -> Result<Shard, NnError> {
+        if !noise.is_none() {
+            self.ws = self.ws.with_noise(noise.clone())?;
+        }
+        Ok(self)
     }
 
     /// Loads samples `idx` of `data` into x, labels and one-hot y.
@@ -554,6 +570,7 @@ fn check(
         return bad(format!("{}: the training set is empty", train.name()));
     }
     cfg.optimizer.check()?;
+    noise_of(cfg).check_for(net)?;
     if !(cfg.l2.is_finite() && cfg.l2 >= 0.0) {
         return bad(format!("l2 = {}: must be finite and ≥ 0", cfg.l2));
     }
@@ -618,13 +635,25 @@ fn fits(net: &Mlp, d: &Dataset) -> Result<(), TrainError> {
 
 /// How many shards a batch of `rows` is split into on `threads` threads.
 pub fn shards_for(net: &Mlp, rows: usize, threads: usize) -> usize {
-    let per_row: usize = net.sizes().windows(2).map(|p| 6 * p[0] * p[1]).sum();
+    // Each layer's weights' columns (k·fan_out for maxout).
+    let per_row: usize = (0..net.depth())
+        .map(|l| 6 * net.sizes()[l] * net.width(l))
+        .sum();
     let flops = per_row.saturating_mul(rows);
     let mut n = threads.max(1).min(rows.max(1));
     while n > 1 && flops / n < SHARD_MIN_FLOPS {
         n -= 1;
     }
     n
+}
+
+/// The training-time noise of a configuration, seeded by its seed.
+fn noise_of(cfg: &TrainConfig) -> Noise {
+    Noise {
+        dropout: cfg.dropout.clone(),
+        input_noise: cfg.input_noise,
+        seed: cfg.seed,
+    }
 }
 
 /// The configuration's kernel tier, or the detected one.
@@ -650,8 +679,9 @@ fn run(
     let bs = cfg.batch_size.min(train.len());
     let n_shards = shards_for(net, bs, threads);
     let cap = bs.div_ceil(n_shards);
+    let noise = noise_of(cfg);
     let mut shards = (0..n_shards)
-        .map(|_| Shard::new(net, cap, cfg.backend, k))
+        .map(|_| Shard::new(net, cap, cfg.backend, k).and_then(|sh| sh.noisy(&noise)))
         .collect::<Result<Vec<_>, _>>()?;
     // A fresh run, or the state a checkpoint left: the weights, the optimizer's moments and
     // steps, the batch order and its RNG, the history.
@@ -697,6 +727,7 @@ fn run(
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for (b, idx) in order.batches(bs).enumerate() {
             let scale = 1.0 / idx.len() as f32;
+            let step = (epoch - 1).saturating_mul(n_batches).saturating_add(b) as u64;
             for (s, sh) in shards.iter_mut().enumerate() {
                 sh.span = part(idx.len(), s, n_shards);
             }
@@ -706,8 +737,14 @@ fn run(
                 let r = sh.rows;
                 // A batch smaller than the shard count leaves a shard empty (r = 0): its
                 // gradient then comes out zero, not the last batch's.
+                // The noise of a row depends on the step and its row in the batch, not on
+                // the shard it falls in.
+                let at = NoiseAt {
+                    step,
+                    row: sh.span.start,
+                };
                 sh.result = loaded.and_then(|_| {
-                    sh.ws.loss_and_grad(
+                    sh.ws.loss_and_grad_noisy(
                         net_ref,
                         cfg.loss,
                         &sh.x[..r * net_ref.inputs()],
@@ -715,6 +752,7 @@ fn run(
                         r,
                         scale,
                         &mut sh.grads,
+                        at,
                     )
                 });
             });

@@ -225,3 +225,39 @@ fn an_epoch_allocates_nothing_on_two_threads() {
         );
     }
 }
+
+#[test]
+fn dropout_and_input_noise_allocate_nothing_per_epoch() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let s = data::digits();
+    for backend in Backend::available()
+        .into_iter()
+        .filter(|b| *b != Backend::GemmCrate)
+    {
+        let mut net = Mlp::builder(&[64, 32, 10])
+            .hidden(Activation::Relu)
+            .output(OutputActivation::Softmax)
+            .build()
+            .unwrap();
+        let cfg = TrainConfig {
+            epochs: 3,
+            batch_size: 32,
+            optimizer: Optimizer::adam(0.001),
+            threads: 1,
+            backend,
+            dropout: vec![0.3],
+            input_noise: 0.1,
+            ..TrainConfig::default()
+        };
+        let c = run(&s.train, &mut net, &cfg);
+        // The masks and the noise are drawn into buffers made before the first epoch: the
+        // count is the GEMMs' packing buffers alone, as without them.
+        let rows = batch_rows(s.train.len(), 32);
+        let want = expected(backend, packing_buffers(&[64, 32, 10], &rows, &rows));
+        assert_eq!(
+            c.per_epoch,
+            vec![want; 3],
+            "allocations per epoch, {backend}"
+        );
+    }
+}

@@ -249,7 +249,11 @@ fn bad_options_and_data_are_one_line_errors() {
         (vec!["train", "--epochs", "0"], "--epochs 0"),
         (vec!["train", "--layers", "64,10,9"], "--layers 64,10,9"),
         (vec!["train", "--activation", "swish"], "swish"),
-        (vec!["train", "--loss", "hinge"], "hinge"),
+        (vec!["train", "--loss", "huber"], "huber"),
+        (
+            vec!["train", "--loss", "hinge", "--output", "softmax"],
+            "identity output",
+        ),
         (
             vec!["train", "--loss", "cross-entropy", "--output", "softmax"],
             "sigmoid output",
@@ -376,4 +380,76 @@ fn a_diverging_run_stops_with_the_epoch_and_batch() {
         "2",
     ]);
     assert!(err.contains("diverged at epoch 1, batch"), "{err}");
+}
+
+#[test]
+fn maxout_hinge_dropout_and_input_noise_reach_95_percent_on_the_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("maxout.safetensors");
+    let report = dir.path().join("r.json");
+    let m = model.to_str().unwrap();
+    for (args, header) in [
+        (
+            vec!["--activation", "maxout", "--save", m],
+            "training 64-256(maxout(2))-10(softmax)",
+        ),
+        (
+            vec!["--loss", "hinge", "--output", "identity"],
+            "training 64-256(relu)-10(identity)",
+        ),
+        (
+            vec!["--dropout", "0.2", "--report", report.to_str().unwrap()],
+            "dropout 0.2,",
+        ),
+        (vec!["--input-noise", "0.1"], "input noise σ 0.1,"),
+    ] {
+        let mut all = vec!["train"];
+        all.extend(&args);
+        let out = run_ok(&all);
+        assert!(out.contains(header), "{args:?}: {out}");
+        let acc = final_accuracy(&out);
+        assert!(acc >= 95.0, "sigmo train {args:?}: {acc}%");
+    }
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["config"]["dropout"], serde_json::json!([0.2f32]));
+    assert_eq!(r["config"]["input_noise"], 0.0);
+    let ev = run_ok(&["eval", "--model", m]);
+    assert!(ev.contains("64-256(maxout(2))-10(softmax)"), "{ev}");
+    assert!(accuracy_in(&ev) >= 95.0, "{ev}");
+}
+
+#[test]
+fn bad_maxout_dropout_and_noise_values_are_one_line_and_exit_2() {
+    for (args, what) in [
+        (
+            vec!["--activation", "maxout=1"],
+            "maxout takes k = 2 to 64 pieces, not 1",
+        ),
+        (vec!["--activation", "maxout=65"], "not 65"),
+        (vec!["--activation", "maxout=two"], "maxout=two"),
+        (vec!["--dropout", "1"], "1 is outside [0, 1)"),
+        (vec!["--dropout", "-0.1"], "-0.1 is outside [0, 1)"),
+        (vec!["--dropout", "0.2,nan"], "NaN is outside [0, 1)"),
+        (vec!["--dropout", "lots"], "\"lots\" is not a number"),
+        (vec!["--input-noise", "-1"], "σ = -1 must be finite and ≥ 0"),
+        (vec!["--input-noise", "inf"], "σ = inf"),
+        (
+            vec!["--loss", "hinge", "--output", "softmax"],
+            "identity output",
+        ),
+    ] {
+        let mut all = vec!["train", "--epochs", "1"];
+        all.extend(&args);
+        let err = run_err(&all);
+        assert!(err.contains(what), "sigmo {all:?}: want {what:?} in {err}");
+        let code = sigmo(&all, None).status.code();
+        // Range errors are clap's (exit 2, as other bad flags); a loss that does not fit the
+        // output is found after parsing (exit 1, as `--loss cross-entropy --output softmax`).
+        let want = if args[0] == "--loss" { 1 } else { 2 };
+        assert_eq!(code, Some(want), "sigmo {all:?}: {err}");
+    }
+    // A dropout list that fits no hidden layer count.
+    let err = run_err(&["train", "--epochs", "1", "--dropout", "0.1,0.2"]);
+    assert!(err.contains("dropout has 2 values"), "{err}");
 }

@@ -163,6 +163,8 @@ fn act64(a: Activation, z: f64) -> f64 {
             }
         }
         Activation::Step => f64::from(z > 0.0),
+        // Not elementwise: tests/regularize.rs checks maxout layers.
+        Activation::Maxout(_) => unreachable!("maxout is checked in tests/regularize.rs"),
     }
 }
 
@@ -227,6 +229,7 @@ fn loss64(net: &Mlp, params: &[f64], loss: Loss, x: &[f32], y: &[f32], rows: usi
                     .map(|(z, &y)| y as f64 * (z - lse))
                     .sum::<f64>()
             }
+            Loss::Hinge => unreachable!("hinge is checked in tests/regularize.rs"),
         };
     }
     (total, min_z)
@@ -310,6 +313,7 @@ fn gradient_check_seed(
         }
         Loss::CrossEntropy => (0..rows * 4).map(|i| [0.0, 1.0, 0.25][i % 3]).collect(),
         Loss::Quadratic => (0..rows * 4).map(|_| 0.5 + 0.5 * rng.next()).collect(),
+        Loss::Hinge => unreachable!("hinge is checked in tests/regularize.rs"),
     };
     let mut ws = Workspace::new(&net, rows).unwrap();
     let mut g = Grads::new(&net);

@@ -32,9 +32,12 @@ fn net() -> Mlp {
         .unwrap()
 }
 
-/// SGD with momentum and L2 at a constant rate, or Adam with L2 on a cosine schedule.
+/// SGD with momentum and L2 at a constant rate, or Adam with L2, dropout and input noise on a
+/// cosine schedule.
 fn cfg(adam: bool, threads: usize, epochs: usize, schedule: Schedule) -> TrainConfig {
     TrainConfig {
+        dropout: if adam { vec![0.2] } else { Vec::new() },
+        input_noise: if adam { 0.05 } else { 0.0 },
         epochs,
         batch_size: BATCH,
         optimizer: if adam {
@@ -451,6 +454,10 @@ fn train_args(adam: bool, threads: usize) -> Vec<String> {
             "0.002",
             "--schedule",
             "cosine",
+            "--dropout",
+            "0.1",
+            "--input-noise",
+            "0.02",
         ]
     } else {
         &["--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9"]
@@ -746,8 +753,10 @@ fn a_setting_that_differs_from_the_checkpoint_is_an_error_naming_it() {
     small_run(&dir, &model);
     let good = std::fs::read(checkpoint::file_in(&dir)).unwrap();
     let model_bytes = std::fs::read(&model).unwrap();
-    let cases: [&[&str]; 12] = [
+    let cases: [&[&str]; 14] = [
         &["--lr", "0.1"],
+        &["--dropout", "0.3"],
+        &["--input-noise", "0.2"],
         &["--batch-size", "16"],
         &["--optimizer", "adam"],
         &["--layers", "64,16,10"],

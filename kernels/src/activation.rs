@@ -30,11 +30,17 @@ pub enum Activation {
     Elu(f32),
     /// f(x) = 1 for x > 0, else 0; its derivative is taken as 0.
     Step,
+    /// Maxout with k pieces (Goodfellow et al. 2013): a unit is the largest of k
+    /// pre-activations, so a maxout layer of n units computes k·n of them (pieces of one unit
+    /// side by side). Not elementwise: see [`Kernels::maxout_rows`](crate::Kernels::maxout_rows);
+    /// the elementwise entry points treat it as the identity on the pieces. Parsed from
+    /// `maxout` (k = 2) or `maxout=k`.
+    Maxout(usize),
 }
 
 impl Activation {
     /// The name [`FromStr`] accepts: `identity`, `sigmoid`, `tanh`, `relu`, `leaky_relu`,
-    /// `elu`, `step`.
+    /// `elu`, `step`, `maxout`.
     pub fn name(&self) -> &'static str {
         match self {
             Activation::Identity => "identity",
@@ -44,6 +50,7 @@ impl Activation {
             Activation::LeakyRelu(_) => "leaky_relu",
             Activation::Elu(_) => "elu",
             Activation::Step => "step",
+            Activation::Maxout(_) => "maxout",
         }
     }
 }
@@ -52,6 +59,7 @@ impl fmt::Display for Activation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Activation::LeakyRelu(a) | Activation::Elu(a) => write!(f, "{}({a})", self.name()),
+            Activation::Maxout(k) => write!(f, "maxout({k})"),
             _ => f.write_str(self.name()),
         }
     }
@@ -65,7 +73,7 @@ impl fmt::Display for UnknownActivation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown activation {:?}; use one of: identity, sigmoid, tanh, relu, leaky_relu[=α], elu[=α], step",
+            "unknown activation {:?}; use one of: identity, sigmoid, tanh, relu, leaky_relu[=α], elu[=α], step, maxout[=k]",
             self.0
         )
     }
@@ -76,10 +84,23 @@ impl std::error::Error for UnknownActivation {}
 impl FromStr for Activation {
     type Err = UnknownActivation;
     /// Parses a name, with an optional `=α` for `leaky_relu` (default 0.01) and `elu`
-    /// (default 1.0): `"relu"`, `"leaky_relu=0.2"`, `"elu"`.
+    /// (default 1.0), or `=k` for `maxout` (an integer ≥ 1, default 2): `"relu"`,
+    /// `"leaky_relu=0.2"`, `"elu"`, `"maxout=3"`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || UnknownActivation(s.to_string());
         let lower = s.trim().to_ascii_lowercase();
+        if let Some(rest) = lower.strip_prefix("maxout") {
+            let k = match rest.trim().strip_prefix('=') {
+                None if rest.trim().is_empty() => 2,
+                Some(k) => k.trim().parse::<usize>().map_err(|_| err())?,
+                None => return Err(err()),
+            };
+            return if k >= 1 {
+                Ok(Activation::Maxout(k))
+            } else {
+                Err(err())
+            };
+        }
         let (name, alpha) = match lower.split_once('=') {
             Some((n, a)) => {
                 let a: f32 = a.trim().parse().map_err(|_| err())?;

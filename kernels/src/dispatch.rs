@@ -4,7 +4,7 @@
 use crate::activation::Activation;
 use crate::isa::{Isa, IsaError};
 use crate::simd::scalar::Scalar;
-use crate::{epilogue, exp, gemm_small, reduce, relu, sigmoid, softmax, tanh};
+use crate::{dropout, epilogue, exp, gemm_small, maxout, reduce, relu, sigmoid, softmax, tanh};
 use std::sync::OnceLock;
 
 /// The kernels bound to one [`Isa`] tier.
@@ -301,14 +301,40 @@ kernel_table! {
     /// Shapes that do not chain, views that leave their slices, an output that overlaps
     /// itself, or B or C without contiguous rows ([`crate::gemm::small_gemm_accepts`]).
     fn sgemm_small(p: crate::gemm::SmallGemm<'_>) -> Result<(), crate::gemm::LayoutError> = gemm_small::sgemm_small;
+
+    /// Maxout: `y[i]` ← the largest of row i of the row-major `x` with `k` columns (the k
+    /// pieces of unit i side by side). Ties go to the first piece (−0.0 before +0.0 stays
+    /// −0.0); a row with a NaN gives its first NaN, payload kept (as [`max`](crate::max) gives
+    /// NaN). Every output is one of the inputs, bit for bit, at every tier. Panics unless
+    /// `x.len() = k·y.len()`.
+    fn maxout_rows(x: &[f32], k: usize, y: &mut [f32]) = maxout::maxout_rows;
+    /// The gradient of [`maxout_rows`](Kernels::maxout_rows): `dx[i·k + t]` ← `dy[i]` where piece
+    /// t is row i's winner (the first of ties; the first NaN), +0 elsewhere. Panics unless
+    /// `x.len() = dx.len() = k·dy.len()`, or when `k > 2²⁴`.
+    fn maxout_rows_backward(x: &[f32], k: usize, dy: &[f32], dx: &mut [f32])
+        = maxout::maxout_rows_backward;
+    /// Inverted dropout: y ← x ⊙ mask, where the caller's mask holds 0 for a dropped unit
+    /// and 1/(1 − p) for a kept one. One rounding per element (a plain IEEE product: a
+    /// dropped ∞ or NaN gives NaN). Panics if the lengths differ.
+    fn dropout(x: &[f32], mask: &[f32], y: &mut [f32]) = dropout::dropout;
+    /// x ← x ⊙ mask.
+    fn dropout_inplace(x: &mut [f32], mask: &[f32]) = dropout::dropout_inplace;
+    /// The gradient of dropout: dx ← dy ⊙ mask, with the forward pass's mask.
+    fn dropout_backward(mask: &[f32], dy: &[f32], dx: &mut [f32]) = dropout::dropout_backward;
+    /// dy ← dy ⊙ mask.
+    fn dropout_backward_inplace(mask: &[f32], dy: &mut [f32]) = dropout::dropout_backward_inplace;
 }
 
 /// The activations as values ([`Activation`]), dispatched to the kernels above.
+///
+/// [`Activation::Maxout`] is not elementwise: these entry points (and the GEMM epilogue) treat
+/// it as the identity on its k·n pieces, and [`Kernels::maxout_rows`] with its backward
+/// reduce them (which is how sigmo's layers run it).
 impl Kernels {
     /// y ← f(x) for the activation `act`. Panics if the lengths differ.
     pub fn activate(&self, act: Activation, x: &[f32], y: &mut [f32]) {
         match act {
-            Activation::Identity => self.identity(x, y),
+            Activation::Identity | Activation::Maxout(_) => self.identity(x, y),
             Activation::Sigmoid => self.sigmoid(x, y),
             Activation::Tanh => self.tanh(x, y),
             Activation::Relu => self.relu(x, y),
@@ -321,7 +347,7 @@ impl Kernels {
     /// x ← f(x) for the activation `act`.
     pub fn activate_inplace(&self, act: Activation, x: &mut [f32]) {
         match act {
-            Activation::Identity => self.identity_inplace(x),
+            Activation::Identity | Activation::Maxout(_) => self.identity_inplace(x),
             Activation::Sigmoid => self.sigmoid_inplace(x),
             Activation::Tanh => self.tanh_inplace(x),
             Activation::Relu => self.relu_inplace(x),
@@ -334,7 +360,7 @@ impl Kernels {
     /// dx ← dy ⊙ f′, with f′ computed from the forward output `y`. Panics if the lengths differ.
     pub fn activate_backward(&self, act: Activation, y: &[f32], dy: &[f32], dx: &mut [f32]) {
         match act {
-            Activation::Identity => {
+            Activation::Identity | Activation::Maxout(_) => {
                 assert_eq!(y.len(), dy.len(), "sigmo-kernels: slice lengths differ");
                 dx.copy_from_slice(dy)
             }
@@ -356,7 +382,7 @@ impl Kernels {
     /// dy ← dy ⊙ f′, with f′ computed from the forward output `y`.
     pub fn activate_backward_inplace(&self, act: Activation, y: &[f32], dy: &mut [f32]) {
         match act {
-            Activation::Identity => {
+            Activation::Identity | Activation::Maxout(_) => {
                 assert_eq!(y.len(), dy.len(), "sigmo-kernels: slice lengths differ")
             }
             Activation::Sigmoid => self.sigmoid_backward_inplace(y, dy),

@@ -67,7 +67,8 @@
 //!
 //! ## Panics
 //! Two-slice kernels panic when the lengths differ, as `copy_from_slice` does; the row
-//! kernels panic unless `cols` divides the length. [`Kernels::best`], and so every free
+//! kernels panic unless `cols` divides the length, and `maxout_rows` unless its input holds k
+//! values per output. [`Kernels::best`], and so every free
 //! function, panics when `SIGMO_ISA` names an unknown tier or one the CPU lacks (the message
 //! says which); [`Kernels::try_best`] returns that error instead. Nothing else panics.
 
@@ -76,6 +77,7 @@
 mod activation;
 mod dispatch;
 mod drive;
+mod dropout;
 mod epilogue;
 mod exp;
 pub mod fpflags;
@@ -83,6 +85,7 @@ pub mod gemm;
 mod gemm_small;
 mod isa;
 mod log;
+mod maxout;
 mod reduce;
 pub mod reference;
 mod relu;

@@ -286,6 +286,7 @@ fn activation_enum_matches_the_kernels() {
         Activation::LeakyRelu(0.2),
         Activation::Elu(0.7),
         Activation::Step,
+        Activation::Maxout(3),
     ];
     for act in acts {
         let mut a = vec![0.0; x.len()];
@@ -294,7 +295,7 @@ fn activation_enum_matches_the_kernels() {
         k.activate_inplace(act, &mut b);
         assert_eq!(hash(&a), hash(&b), "{act}");
         let direct: Vec<f32> = match act {
-            Activation::Identity => x.clone(),
+            Activation::Identity | Activation::Maxout(_) => x.clone(),
             Activation::Sigmoid => {
                 let mut v = vec![0.0; x.len()];
                 k.sigmoid(&x, &mut v);
@@ -335,7 +336,7 @@ fn activation_enum_matches_the_kernels() {
         k.activate_backward_inplace(act, &a, &mut dx2);
         assert_eq!(hash(&dx), hash(&dx2), "{act} backward");
         match act {
-            Activation::Identity => assert_eq!(dx, dy),
+            Activation::Identity | Activation::Maxout(_) => assert_eq!(dx, dy),
             Activation::Step => assert!(dx.iter().all(|&v| v == 0.0)),
             _ => {}
         }
@@ -348,6 +349,22 @@ fn activation_enum_matches_the_kernels() {
     let err = "swish".parse::<Activation>().unwrap_err().to_string();
     assert!(err.contains("swish") && err.contains("relu"), "{err}");
     assert!("elu=-1".parse::<Activation>().is_err());
+    assert_eq!(
+        "maxout".parse::<Activation>().unwrap(),
+        Activation::Maxout(2)
+    );
+    assert_eq!(
+        "Maxout=5".parse::<Activation>().unwrap(),
+        Activation::Maxout(5)
+    );
+    for bad in ["maxout=0", "maxout=1.5", "maxout=-2", "maxout2", "maxout=x"] {
+        let err = bad.parse::<Activation>().unwrap_err().to_string();
+        assert!(
+            err.contains(bad) && err.contains("maxout[=k]"),
+            "{bad}: {err}"
+        );
+    }
+    assert_eq!(Activation::Maxout(4).to_string(), "maxout(4)");
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! Saving and loading networks: safetensors for the weights, the architecture in its
 //! metadata, written atomically.
 //!
-//! Tensors `layers.{l}.weight` (F32, `[fan_in, fan_out]`) and `layers.{l}.bias` (F32,
-//! `[fan_out]`); metadata `format` = [`FORMAT`], `sizes` (`784,128,10`), `hidden`
-//! (`relu,relu`), `output` (`softmax`), and the training loss when known (`loss`).
+//! Tensors `layers.{l}.weight` (F32, `[fan_in, width]`) and `layers.{l}.bias` (F32,
+//! `[width]`), where the width is fan_out, or k·fan_out for a maxout layer of k pieces (unit j
+//! is the largest of columns j·k … j·k + k − 1); metadata `format` = [`FORMAT`], `sizes`
+//! (`784,128,10`), `hidden` (`relu,relu`; `maxout=2` for maxout), `output` (`softmax`), and
+//! the training loss when known (`loss`).
 
 use super::{Loss, Mlp, NnError, OutputActivation};
 use crate::kernels::Activation;
@@ -21,6 +23,7 @@ pub const MAX_HEADER_BYTES: u64 = 1 << 20;
 fn act_name(a: &Activation) -> String {
     match a {
         Activation::LeakyRelu(al) | Activation::Elu(al) => format!("{}={al}", a.name()),
+        Activation::Maxout(k) => format!("maxout={k}"),
         _ => a.name().to_string(),
     }
 }
@@ -40,7 +43,7 @@ pub fn save(net: &Mlp, loss: Option<Loss>, path: &Path) -> Result<(), NnError> {
     }
     let mut bytes: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
     for l in 0..net.depth() {
-        let (i, o) = (net.sizes[l], net.sizes[l + 1]);
+        let (i, o) = (net.sizes[l], net.width(l));
         let w = format!("layers.{l}.weight");
         let b = format!("layers.{l}.bias");
         let wb = le_bytes(net.weights(l)).ok_or_else(|| err(format!("{w}: {OOM}")))?;
@@ -188,8 +191,18 @@ pub fn load(path: &Path) -> Result<(Mlp, Option<Loss>), NnError> {
         Some(l) => Some(l.parse::<Loss>().map_err(&err)?),
         None => None,
     };
-    let st = SafeTensors::deserialize(&buf).map_err(|e| err(format!("corrupt tensors: {e}")))?;
     let depth = sizes.len().saturating_sub(1);
+    // Each layer's width from its activation, checked before any tensor is read.
+    for &a in &hidden {
+        super::check_activation(a).map_err(|e| err(format!("bad hidden activations: {e}")))?;
+    }
+    let width = |l: usize| -> Result<usize, NnError> {
+        let k = hidden.get(l).map_or(1, |&a| super::pieces(a));
+        sizes[l + 1]
+            .checked_mul(k)
+            .ok_or_else(|| err(format!("layer {l}: its width overflows")))
+    };
+    let st = SafeTensors::deserialize(&buf).map_err(|e| err(format!("corrupt tensors: {e}")))?;
     // The tensors in the file, not the metadata, bound what is reserved.
     if st.len() != 2 * depth {
         return Err(err(format!(
@@ -199,7 +212,7 @@ pub fn load(path: &Path) -> Result<(Mlp, Option<Loss>), NnError> {
         )));
     }
     let mut params = Vec::with_capacity(depth);
-    for l in 0..depth {
+    for (l, &fan_in) in sizes.iter().enumerate().take(depth) {
         let read = |name: String, shape: Vec<usize>| -> Result<Vec<f32>, NnError> {
             let t = st
                 .tensor(&name)
@@ -216,8 +229,9 @@ pub fn load(path: &Path) -> Result<(Mlp, Option<Loss>), NnError> {
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect())
         };
-        let w = read(format!("layers.{l}.weight"), vec![sizes[l], sizes[l + 1]])?;
-        let b = read(format!("layers.{l}.bias"), vec![sizes[l + 1]])?;
+        let wl = width(l)?;
+        let w = read(format!("layers.{l}.weight"), vec![fan_in, wl])?;
+        let b = read(format!("layers.{l}.bias"), vec![wl])?;
         params.push((w, b));
     }
     let net = Mlp::from_parts(&sizes, &hidden, output, params).map_err(|e| err(e.to_string()))?;

@@ -17,35 +17,44 @@ pub enum Loss {
     /// Softmax + cross-entropy, fused: −Σ y ln softmax(z), computed from z by log-softmax
     /// (the row max subtracted first, so no overflow); δ = a·Σy − y (a − y for one-hot y).
     SoftmaxCrossEntropy,
+    /// Multiclass hinge, Weston–Watkins with margin 1, for identity outputs (a = z):
+    /// Σ_{j ≠ c} max(0, 1 + z_j − z_c), with c the target's class (its largest entry, the
+    /// first on ties; targets are one-hot). PyTorch's `MultiMarginLoss` (p = 1, margin 1)
+    /// times the number of classes. δ_j = 1 for each class j ≠ c inside the margin
+    /// (1 + z_j − z_c > 0), δ_c = −(their count), 0 elsewhere (at the hinge's kink, 0).
+    Hinge,
 }
 
 impl Loss {
-    /// The name [`FromStr`] accepts: `quadratic`, `cross-entropy`, `softmax-ce`.
+    /// The name [`FromStr`] accepts: `quadratic`, `cross-entropy`, `softmax-ce`, `hinge`.
     pub fn name(&self) -> &'static str {
         match self {
             Loss::Quadratic => "quadratic",
             Loss::CrossEntropy => "cross-entropy",
             Loss::SoftmaxCrossEntropy => "softmax-ce",
+            Loss::Hinge => "hinge",
         }
     }
 
     /// Checks that the loss fits the output activation.
     ///
     /// # Errors
-    /// Cross-entropy needs a sigmoid output; softmax-CE needs a softmax output.
+    /// Cross-entropy needs a sigmoid output; softmax-CE needs a softmax output; hinge needs
+    /// an identity output (it works on the raw scores).
     pub fn check(&self, output: OutputActivation) -> Result<(), NnError> {
         let ok = match self {
             Loss::Quadratic => true,
             Loss::CrossEntropy => output == OutputActivation::Elementwise(Activation::Sigmoid),
             Loss::SoftmaxCrossEntropy => output == OutputActivation::Softmax,
+            Loss::Hinge => output == OutputActivation::Elementwise(Activation::Identity),
         };
         if ok {
             Ok(())
         } else {
-            let needs = if *self == Loss::CrossEntropy {
-                "a sigmoid"
-            } else {
-                "a softmax"
+            let needs = match self {
+                Loss::CrossEntropy => "a sigmoid",
+                Loss::Hinge => "an identity",
+                _ => "a softmax",
             };
             Err(NnError::new(format!(
                 "loss {} needs {needs} output layer, the network ends in {output}",
@@ -92,6 +101,15 @@ impl Loss {
                     .map(|(&l, &y)| y as f64 * l as f64)
                     .sum::<f64>()
             }
+            Loss::Hinge => {
+                let c = super::argmax(y);
+                let zc = f64::from(z[c]);
+                z.iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != c)
+                    .map(|(_, &zj)| (1.0 + f64::from(zj) - zc).max(0.0))
+                    .sum()
+            }
         }
     }
 
@@ -115,6 +133,21 @@ impl Loss {
                 for ((d, &a), &y) in delta.iter_mut().zip(a).zip(y) {
                     *d = a * total - y;
                 }
+            }
+            Loss::Hinge => {
+                // Identity output: a = z.
+                let c = super::argmax(y);
+                let zc = a[c];
+                let mut inside = 0.0f32;
+                for (j, (d, &zj)) in delta.iter_mut().zip(a).enumerate() {
+                    *d = if j != c && 1.0 + zj - zc > 0.0 {
+                        inside += 1.0;
+                        1.0
+                    } else {
+                        0.0
+                    };
+                }
+                delta[c] = -inside;
             }
             Loss::Quadratic => {
                 for ((d, &a), &y) in delta.iter_mut().zip(a).zip(y) {
@@ -150,8 +183,9 @@ impl FromStr for Loss {
             "quadratic" | "mse" => Ok(Loss::Quadratic),
             "cross-entropy" | "ce" | "bce" => Ok(Loss::CrossEntropy),
             "softmax-ce" | "softmax-cross-entropy" => Ok(Loss::SoftmaxCrossEntropy),
+            "hinge" | "multiclass-hinge" | "svm" => Ok(Loss::Hinge),
             _ => Err(format!(
-                "unknown loss {s:?}; use one of: quadratic, cross-entropy, softmax-ce"
+                "unknown loss {s:?}; use one of: quadratic, cross-entropy, softmax-ce, hinge"
             )),
         }
     }

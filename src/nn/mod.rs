@@ -25,6 +25,7 @@ mod backprop;
 mod init;
 mod io;
 mod loss;
+mod noise;
 mod optim;
 mod params;
 mod update;
@@ -33,10 +34,38 @@ pub use backprop::{one_hot, BatchStats, Grads, Workspace};
 pub use init::Init;
 pub use io::{load, save, FORMAT, MAX_HEADER_BYTES};
 pub use loss::Loss;
+pub use noise::{Noise, NoiseAt};
 pub use optim::{Optimizer, OptimizerState};
 
 use crate::kernels::Activation;
 use std::fmt;
+use std::ops::RangeInclusive;
+
+/// The numbers of pieces a maxout layer may have ([`Activation::Maxout`]).
+pub const MAXOUT_PIECES: RangeInclusive<usize> = 2..=64;
+
+/// Pre-activations per unit of a layer with this activation: k for maxout, else 1.
+pub(crate) fn pieces(a: Activation) -> usize {
+    match a {
+        Activation::Maxout(k) => k,
+        _ => 1,
+    }
+}
+
+/// Checks an activation's parameter: α finite and ≥ 0, maxout's k in [`MAXOUT_PIECES`].
+pub(crate) fn check_activation(a: Activation) -> Result<(), NnError> {
+    match a {
+        Activation::LeakyRelu(al) | Activation::Elu(al) if !(al.is_finite() && al >= 0.0) => Err(
+            NnError::new(format!("activation {a}: α must be finite and ≥ 0")),
+        ),
+        Activation::Maxout(k) if !MAXOUT_PIECES.contains(&k) => Err(NnError::new(format!(
+            "activation {a}: maxout takes {} to {} pieces, not {k}",
+            MAXOUT_PIECES.start(),
+            MAXOUT_PIECES.end()
+        ))),
+        _ => Ok(()),
+    }
+}
 
 /// A network that cannot be built, or an input it cannot take: what and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,7 +205,8 @@ impl MlpBuilder {
     ///
     /// # Errors
     /// When there are fewer than two sizes, a size is 0, a hidden activation was set past the
-    /// hidden layers, or an activation parameter (α) is negative or not finite.
+    /// hidden layers, an activation parameter (α) is negative or not finite, a maxout layer's
+    /// k is outside [`MAXOUT_PIECES`], or the output layer is maxout.
     pub fn build(self) -> Result<Mlp, NnError> {
         let relu_family = !self.hidden.is_empty()
             && self.hidden.iter().all(|a| {
@@ -222,20 +252,21 @@ impl MlpBuilder {
                 s.len() - 2
             )));
         }
+        if let OutputActivation::Elementwise(a @ Activation::Maxout(_)) = self.output {
+            return Err(NnError::new(format!(
+                "output activation {a}: maxout is for hidden layers (its units are the largest \
+                 of k pre-activations); use identity, sigmoid or softmax outputs"
+            )));
+        }
         let acts = self.hidden.iter().copied().chain(match self.output {
             OutputActivation::Elementwise(a) => Some(a),
             OutputActivation::Softmax => None,
         });
         for a in acts {
-            if let Activation::LeakyRelu(al) | Activation::Elu(al) = a {
-                if !(al.is_finite() && al >= 0.0) {
-                    return Err(NnError::new(format!(
-                        "activation {a}: α must be finite and ≥ 0"
-                    )));
-                }
-            }
+            check_activation(a)?;
         }
-        let layout = params::Layout::new(s).ok_or_else(|| {
+        let pieces: Vec<usize> = self.hidden.iter().map(|&a| pieces(a)).collect();
+        let layout = params::Layout::with_pieces(s, &pieces).ok_or_else(|| {
             NnError::new(format!("layer sizes {s:?}: the parameter count overflows"))
         })?;
         let params = zeroed(layout.len(), &format!("layer sizes {s:?}"))?;
@@ -272,8 +303,9 @@ impl Mlp {
         }
     }
 
-    /// A network from its parts: `params[l]` is layer l's (weights `sizes[l] × sizes[l+1]`
-    /// row-major, biases `sizes[l+1]`).
+    /// A network from its parts: `params[l]` is layer l's (weights `sizes[l] × width`
+    /// row-major, biases `width`, where the width is `sizes[l+1]`, or k·`sizes[l+1]` for a
+    /// hidden layer of [`Activation::Maxout`]`(k)`: see [`Mlp::width`]).
     ///
     /// # Errors
     /// When the sizes, activations and parameters do not agree, or a parameter is not finite.
@@ -302,7 +334,7 @@ impl Mlp {
             )));
         }
         for (l, (w, b)) in params.into_iter().enumerate() {
-            let (i, o) = (sizes[l], sizes[l + 1]);
+            let (i, o) = (sizes[l], net.width(l));
             if w.len() != i * o || b.len() != o {
                 return Err(NnError::new(format!(
                     "layer {l}: weights have {} values and biases {}, a {i}→{o} layer needs {} and {o}",
@@ -352,7 +384,14 @@ impl Mlp {
         self.output
     }
 
-    /// Layer `l`'s weights, `sizes[l] × sizes[l+1]` row-major (panics if `l ≥ depth()`).
+    /// Layer `l`'s pre-activations, the columns of its weights: `sizes[l+1]`, or k·`sizes[l+1]`
+    /// for a hidden layer of [`Activation::Maxout`]`(k)`, whose unit j is the largest of
+    /// columns j·k … j·k + k − 1 (panics if `l ≥ depth()`).
+    pub fn width(&self, l: usize) -> usize {
+        self.layout.width(l)
+    }
+
+    /// Layer `l`'s weights, `sizes[l] × width(l)` row-major (panics if `l ≥ depth()`).
     pub fn weights(&self, l: usize) -> &[f32] {
         &self.params[self.layout.w(l)]
     }
