@@ -1,9 +1,10 @@
 //! Maxout over rows of k pieces, and its backward pass.
 //!
 //! `x` is a row-major matrix with `k` columns (one row per output, the k pieces of one unit
-//! side by side); `y[i]` is the largest of row i. The rows are transposed through the stack,
-//! L rows at a time: register `t` holds piece t of L consecutive rows, so the comparisons run
-//! on full registers at every tier. Every output is one of the inputs, bits unchanged (no
+//! side by side); `y[i]` is the largest of row i. The rows are transposed L at a time, so that
+//! register `t` holds piece t of L consecutive rows and the comparisons run on full registers
+//! at every tier: by [`Simd::load_columns`] for k ≤ 16 (a register transpose on AVX-512),
+//! through the stack above. Every output is one of the inputs, bits unchanged (no
 //! arithmetic), so every tier, SSE4.1 included, gives the same bits.
 //!
 //! **Ties and NaN.** The winner of a row is its first element that is larger (`>`) than every
@@ -43,22 +44,42 @@ fn takes<S: Simd>(s: S, acc: S::V, v: S::V) -> S::M {
     s.mask_or(s.gt(v, acc), s.is_nan(v))
 }
 
+/// The winner so far against piece `t` (`v`): the new (value, index).
+#[inline(always)]
+fn step<S: Simd, const IDX: bool>(s: S, acc: S::V, idx: S::V, v: S::V, t: usize) -> (S::V, S::V) {
+    let m = takes(s, acc, v);
+    // A NaN already won: it stays.
+    let keep_nan = s.is_nan(acc);
+    let new = s.select(m, v, acc);
+    let acc2 = s.select(keep_nan, acc, new);
+    let idx2 = if IDX {
+        let ni = s.select(m, s.splat(t as f32), idx);
+        s.select(keep_nan, idx, ni)
+    } else {
+        idx
+    };
+    (acc2, idx2)
+}
+
 /// The winning value of each of the `n` rows of `blk`, and (if `IDX`) its piece index as f32.
+/// Rows of at most 16 pieces are turned into piece registers by [`Simd::load_columns`] (a
+/// register transpose on AVX-512), longer ones piece by piece through the stack.
 #[inline(always)]
 fn winners<S: Simd, const IDX: bool>(s: S, blk: &[f32], k: usize, n: usize) -> (S::V, S::V) {
-    let mut acc = piece(s, blk, 0, k, n, 0.0);
     let mut idx = s.splat(0.0);
+    if k <= VLANES {
+        let mut p = [s.splat(0.0); VLANES];
+        s.load_columns(blk, k, n, &mut p);
+        let mut acc = p[0];
+        for (t, v) in p.iter().enumerate().take(k).skip(1) {
+            (acc, idx) = step::<S, IDX>(s, acc, idx, *v, t);
+        }
+        return (acc, idx);
+    }
+    let mut acc = piece(s, blk, 0, k, n, 0.0);
     for t in 1..k {
         let v = piece(s, blk, t, k, n, 0.0);
-        let m = takes(s, acc, v);
-        // A NaN already won: it stays.
-        let keep_nan = s.is_nan(acc);
-        let new = s.select(m, v, acc);
-        acc = s.select(keep_nan, acc, new);
-        if IDX {
-            let ni = s.select(m, s.splat(t as f32), idx);
-            idx = s.select(keep_nan, idx, ni);
-        }
+        (acc, idx) = step::<S, IDX>(s, acc, idx, v, t);
     }
     (acc, idx)
 }
@@ -80,11 +101,17 @@ pub(crate) fn maxout_rows<S: Simd>(s: S, x: &[f32], k: usize, y: &mut [f32]) {
         if n == l {
             s.store(yb, acc);
         } else {
-            let mut buf = [0.0f32; VLANES];
-            s.store(&mut buf[..l], acc);
-            yb.copy_from_slice(&buf[..n]);
+            s.store_partial(yb, acc);
         }
     }
+}
+
+/// The lanes whose winning piece index (as f32) is `t`. (A function, not a closure: see
+/// `crate::drive`.)
+#[inline(always)]
+fn hit<S: Simd>(s: S, idx: S::V, t: usize) -> S::M {
+    let tf = t as f32;
+    s.mask_and(s.gt(idx, s.splat(tf - 0.5)), s.lt(idx, s.splat(tf + 0.5)))
 }
 
 /// dx ← the gradient of maxout: `dy[i]` at the winner of row i of `x` (the element the
@@ -113,15 +140,23 @@ pub(crate) fn maxout_rows_backward<S: Simd>(s: S, x: &[f32], k: usize, dy: &[f32
         let n = dyb.len();
         let span = o * l * k..(o * l + n) * k;
         let (_, idx) = winners::<S, true>(s, &x[span.clone()], k, n);
-        let mut gbuf = [0.0f32; VLANES];
-        gbuf[..n].copy_from_slice(dyb);
-        let g = s.load(&gbuf[..l]);
+        let g = if n == l {
+            s.load(dyb)
+        } else {
+            s.load_partial(dyb, 0.0)
+        };
         let dxb = &mut dx[span];
         let zero = s.splat(0.0);
+        if k <= VLANES {
+            let mut v = [zero; VLANES];
+            for (t, vt) in v.iter_mut().enumerate().take(k) {
+                *vt = s.select(hit(s, idx, t), g, zero);
+            }
+            s.store_columns(dxb, k, n, &v);
+            continue;
+        }
         for t in 0..k {
-            let tf = t as f32;
-            let hit = s.mask_and(s.gt(idx, s.splat(tf - 0.5)), s.lt(idx, s.splat(tf + 0.5)));
-            let v = s.select(hit, g, zero);
+            let v = s.select(hit(s, idx, t), g, zero);
             let mut buf = [0.0f32; VLANES];
             s.store(&mut buf[..l], v);
             for (j, &b) in buf.iter().take(n).enumerate() {
