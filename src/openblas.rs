@@ -201,3 +201,44 @@ fn reexec_with(wanted: &str) {
 
 #[cfg(not(unix))]
 fn reexec_with(_wanted: &str) {}
+
+/// Runs `call` (one OpenBLAS `sgemm`, given to it) on `threads` threads, under the lock that
+/// guards OpenBLAS's thread count. That count is one process-wide setting: it stays at 1; a
+/// call large enough to be threaded (≥ `gemm::PARALLEL_MIN_FLOPS`; below that its threading
+/// loses, measured 2× slower at 64×784·784×128) takes the write lock, raises the count to
+/// `threads` for the call and sets it back. One-thread calls share the read lock, so they
+/// never run while it is raised.
+#[cfg(feature = "openblas")]
+pub(crate) fn gemm<R>(threads: usize, call: impl FnOnce(SgemmFn) -> R) -> R {
+    use sigmo_kernels::gemm::openblas::{set_num_threads, sgemm};
+    use std::sync::{Once, RwLock};
+    static LOCK: RwLock<()> = RwLock::new(());
+    static INIT: Once = Once::new();
+    INIT.call_once(|| set_num_threads(1));
+    let threaded = threads > 1;
+    let _guard = if threaded {
+        let w = LOCK.write().unwrap_or_else(|e| e.into_inner());
+        set_num_threads(threads);
+        Err(w)
+    } else {
+        Ok(LOCK.read().unwrap_or_else(|e| e.into_inner()))
+    };
+    let result = call(sgemm);
+    if threaded {
+        set_num_threads(1);
+    }
+    result
+}
+
+/// The raw OpenBLAS entry point [`gemm`] hands to its call.
+#[cfg(feature = "openblas")]
+pub(crate) type SgemmFn = fn(
+    f32,
+    &[f32],
+    sigmo_kernels::gemm::Layout,
+    &[f32],
+    sigmo_kernels::gemm::Layout,
+    f32,
+    &mut [f32],
+    sigmo_kernels::gemm::Layout,
+) -> Result<(), sigmo_kernels::gemm::LayoutError>;

@@ -1,0 +1,172 @@
+//! The calls into each engine on the views' parts, and matrixmultiply's threading.
+
+use super::route::threads_for;
+use super::{MatMut, MatRef, ShapeError};
+use sigmo_kernels::gemm::{sgemm_matrixmultiply, Layout};
+
+/// Calls a raw engine entry point of `sigmo_kernels::gemm` on the views' parts.
+pub(crate) fn raw<F>(
+    engine: F,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    mut c: MatMut<'_>,
+) -> Result<(), ShapeError>
+where
+    F: FnOnce(
+        f32,
+        &[f32],
+        Layout,
+        &[f32],
+        Layout,
+        f32,
+        &mut [f32],
+        Layout,
+    ) -> Result<(), sigmo_kernels::gemm::LayoutError>,
+{
+    let (ad, al) = a.parts();
+    let (bd, bl) = b.parts();
+    let (cd, cl) = c.parts();
+    engine(alpha, ad, al, bd, bl, beta, cd, cl).map_err(|e| ShapeError::new(e.to_string()))
+}
+
+fn mm(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+) -> Result<(), ShapeError> {
+    raw(sgemm_matrixmultiply, alpha, a, b, beta, c)
+}
+
+/// OpenBLAS, under its thread-count lock (see `crate::openblas::gemm`).
+#[cfg(feature = "openblas")]
+pub(crate) fn blas(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+) -> Result<(), ShapeError> {
+    let threads = threads_for(&a, &b);
+    crate::openblas::gemm(threads, |sgemm| raw(sgemm, alpha, a, b, beta, c))
+}
+
+/// The `gemm` crate, on sigmo's threads above PARALLEL_MIN_FLOPS (outside rayon workers).
+#[cfg(feature = "gemm-crate")]
+pub(crate) fn gemm_crate(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+) -> Result<(), ShapeError> {
+    let t = threads_for(&a, &b);
+    raw(
+        |alpha, ad, al, bd, bl, beta, cd, cl| {
+            sigmo_kernels::gemm::sgemm_gemm_crate(alpha, ad, al, bd, bl, beta, cd, cl, t)
+        },
+        alpha,
+        a,
+        b,
+        beta,
+        c,
+    )
+}
+
+#[cfg(not(feature = "gemm-crate"))]
+pub(crate) fn gemm_crate(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+) -> Result<(), ShapeError> {
+    mm_threaded(alpha, a, b, beta, c)
+}
+
+#[cfg(not(feature = "openblas"))]
+pub(crate) fn blas(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+) -> Result<(), ShapeError> {
+    mm(alpha, a, b, beta, c)
+}
+
+/// matrixmultiply over sigmo's threads when large enough: C split by columns when B is the
+/// larger operand (each worker then packs all of A and its own part of B), by rows otherwise
+/// (each packs all of B and its part of A). Measured at A·Wᵀ 256×1024·1024×784: splitting by
+/// rows made both workers pack the whole 3 MiB Wᵀ.
+pub(crate) fn mm_threaded(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+) -> Result<(), ShapeError> {
+    let threads = threads_for(&a, &b);
+    let b_larger = b.rows() * b.cols() > a.rows() * a.cols();
+    if threads > 1 && b_larger && c.cols() >= 2 * 16 {
+        return raw(
+            |alpha, ad, al, bd, bl, beta, cd, cl| {
+                sigmo_kernels::gemm::sgemm_matrixmultiply_column_panels(
+                    alpha, ad, al, bd, bl, beta, cd, cl, threads,
+                )
+            },
+            alpha,
+            a,
+            b,
+            beta,
+            c,
+        );
+    }
+    if threads > 1 && c.rows() >= 2 * 16 {
+        let per = c.rows().div_ceil(threads).next_multiple_of(16);
+        return split_rows_run(c, per, &a, &|a_part, c_part| {
+            mm(alpha, a_part, b, beta, c_part)
+        });
+    }
+    mm(alpha, a, b, beta, c)
+}
+
+/// Runs `f` on panels of `per` rows of C (and the matching rows of A) on rayon's pool, when C's
+/// rows are separate in memory; on the whole otherwise.
+fn split_rows_run(
+    c: MatMut<'_>,
+    per: usize,
+    a: &MatRef<'_>,
+    f: &(dyn Fn(MatRef<'_>, MatMut<'_>) -> Result<(), ShapeError> + Sync),
+) -> Result<(), ShapeError> {
+    let mut panels = Vec::new();
+    let mut rest = c;
+    let mut start = 0;
+    loop {
+        let rows = rest.rows();
+        if rows <= per {
+            panels.push((start, rest));
+            break;
+        }
+        match rest.split_rows(per) {
+            Ok((top, bottom)) => {
+                panels.push((start, top));
+                start += per;
+                rest = bottom;
+            }
+            Err(whole) => {
+                panels.push((start, whole));
+                break;
+            }
+        }
+    }
+    use rayon::prelude::*;
+    panels
+        .into_par_iter()
+        .map(|(start, panel)| f(a.rows_range(start, start + panel.rows()), panel))
+        .collect::<Result<Vec<()>, ShapeError>>()
+        .map(|_| ())
+}
