@@ -185,6 +185,42 @@ fn an_epoch_allocates_nothing_on_one_thread() {
 }
 
 #[test]
+fn nielsens_network_at_batch_10_allocates_nothing_on_any_backend() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    // 784-30-10 at batch 10: every product has a short side, δ·W₂ᵀ included (its transposed
+    // B is small enough to be copied on the stack), so all run on the unpacked engine.
+    let (n, dim) = (200, 784);
+    let features: Vec<f32> = (0..n * dim)
+        .map(|i| ((i * 7919) % 255) as f32 / 255.0)
+        .collect();
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    let d = Dataset::new("synthetic", features, labels, dim, 10).unwrap();
+    let rows = batch_rows(n, 10);
+    assert_eq!(packing_buffers(&[dim, 30, 10], &rows, &rows), 0);
+    for backend in Backend::available()
+        .into_iter()
+        .filter(|b| *b != Backend::GemmCrate)
+    {
+        let mut net = Mlp::builder(&[dim, 30, 10])
+            .hidden(Activation::Sigmoid)
+            .output(OutputActivation::Elementwise(Activation::Sigmoid))
+            .build()
+            .unwrap();
+        let cfg = TrainConfig {
+            epochs: 2,
+            batch_size: 10,
+            threads: 1,
+            backend,
+            optimizer: Optimizer::sgd(3.0, 0.0),
+            loss: sigmo::nn::Loss::Quadratic,
+            ..TrainConfig::default()
+        };
+        let c = run(&d, &mut net, &cfg);
+        assert_eq!(c.per_epoch, vec![0; 2], "allocations per epoch, {backend}");
+    }
+}
+
+#[test]
 fn an_epoch_allocates_nothing_on_two_threads() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     // A batch large enough that two threads split it into two shards.

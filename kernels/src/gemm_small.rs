@@ -5,8 +5,10 @@
 //!
 //! Recipe: 4 rows of C × 2 registers of columns in 8 accumulators (enough independent FMA
 //! chains to hide the FMA latency at two per cycle); for p = 0 … k−1, one load of B's row p
-//! segment per register and a broadcast of A(i, p) per row, then an FMA each. B must have unit
-//! column stride (its rows contiguous) and so must C; A may have any strides (Xᵀ included).
+//! segment per register and a broadcast of A(i, p) per row, then an FMA each. C must have unit
+//! column stride (its rows contiguous), and so must B, or B is at most [`SMALL_B_COPY`]
+//! elements and is copied row-major into a stack buffer first (δ·Wᵀ of a small layer); A may
+//! have any strides (Xᵀ included).
 //! A block of fewer than 4 rows repeats its last row (computed, not stored); the last register
 //! of a row is a partial one (masked on AVX-512).
 //!
@@ -43,11 +45,15 @@ pub struct SmallGemm<'a> {
     pub cl: Layout,
 }
 
-/// Whether the unpacked engine takes these layouts: B's and C's columns contiguous (unit
-/// column stride, or one column).
+/// A B of at most this many elements whose rows are not contiguous (a transposed weight
+/// matrix: δ·Wᵀ) is first copied into a stack buffer of this size, row-major.
+pub const SMALL_B_COPY: usize = 4096;
+
+/// Whether the unpacked engine takes these layouts: C's columns contiguous (unit column
+/// stride, or one column), and B's too, or B small enough to be copied so ([`SMALL_B_COPY`]).
 pub fn small_gemm_accepts(bl: Layout, cl: Layout) -> bool {
     let unit = |l: Layout| l.cols <= 1 || l.col_stride == 1;
-    unit(bl) && unit(cl)
+    (unit(bl) || bl.rows.saturating_mul(bl.cols) <= SMALL_B_COPY) && unit(cl)
 }
 
 #[inline(always)]
@@ -67,11 +73,31 @@ pub(crate) fn sgemm_small<S: Simd>(s: S, p: SmallGemm<'_>) -> Result<(), LayoutE
     };
     if !small_gemm_accepts(bl, cl) {
         return Err(LayoutError(format!(
-            "the unpacked GEMM needs B and C with contiguous rows; B has strides ({}, {}), C ({}, {})",
-            bl.row_stride, bl.col_stride, cl.row_stride, cl.col_stride
+            "the unpacked GEMM needs C with contiguous rows and B so or of at most {SMALL_B_COPY} \
+             elements; B is {}×{} with strides ({}, {}), C has ({}, {})",
+            bl.rows, bl.cols, bl.row_stride, bl.col_stride, cl.row_stride, cl.col_stride
         )));
     }
     let (m, k, n) = (cl.rows, al.cols, cl.cols);
+    // A B with strided rows (small, as checked): copied row-major first.
+    let mut copy: [f32; SMALL_B_COPY];
+    let (b, bl) = if bl.cols > 1 && bl.col_stride != 1 {
+        copy = [0.0f32; SMALL_B_COPY];
+        for p in 0..k {
+            for j in 0..n {
+                copy[p * n + j] = b[p * bl.row_stride + j * bl.col_stride];
+            }
+        }
+        let packed = Layout {
+            rows: k,
+            cols: n,
+            row_stride: n,
+            col_stride: 1,
+        };
+        (&copy[..k * n], packed)
+    } else {
+        (b, bl)
+    };
     if alpha == 0.0 || k == 0 {
         // A·B contributes nothing (A and B are not read): C ← β·C.
         for i in 0..m {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use sigmo_kernels::gemm::{small_gemm_accepts, Layout, SmallGemm};
+use sigmo_kernels::gemm::{small_gemm_accepts, Layout, SmallGemm, SMALL_B_COPY};
 
 fn l(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Layout {
     Layout {
@@ -35,10 +35,14 @@ fn every_tier_every_shape_against_f64() {
     let ns = [1, 2, 7, 8, 15, 16, 17, 30, 31, 32, 33, 64, 100];
     let tiers = common::tiers();
     let mut checked = 0usize;
+    let mut transposed_b = 0usize;
     for &m in &ms {
         for &k in &ks {
             for &n in &ns {
-                for trans_a in [false, true] {
+                for (trans_a, trans_b) in [(false, false), (true, false), (false, true)] {
+                    if trans_b && k * n > SMALL_B_COPY {
+                        continue;
+                    }
                     for (alpha, beta) in [(1.0f32, 0.0f32), (-0.75, 0.5)] {
                         // A is m×k, row-major or a transposed view of a k×m buffer (Xᵀ).
                         let al = if trans_a {
@@ -47,8 +51,14 @@ fn every_tier_every_shape_against_f64() {
                             l(m, k, k, 1)
                         };
                         let a = fill(m * k, (m * 131 + k * 7 + n) as u64);
-                        // B with padded rows (row stride n + 3), C with row stride n + 1.
-                        let bl = l(k, n, n + 3, 1);
+                        // B with padded rows (row stride n + 3), or a transposed view of
+                        // an n×(k + 2) buffer (Wᵀ: copied by the engine); C with row stride
+                        // n + 1.
+                        let bl = if trans_b {
+                            l(k, n, 1, k + 2)
+                        } else {
+                            l(k, n, n + 3, 1)
+                        };
                         let b = fill(bl.extent().unwrap(), (k * 17 + n) as u64);
                         let cl = l(m, n, n + 1, 1);
                         let c0 = if beta == 0.0 {
@@ -75,7 +85,7 @@ fn every_tier_every_shape_against_f64() {
                                     let (mut want, mut mag) = (0.0f64, 0.0f64);
                                     for p in 0..k {
                                         let x = a[i * al.row_stride + p * al.col_stride] as f64
-                                            * b[p * bl.row_stride + j] as f64;
+                                            * b[p * bl.row_stride + j * bl.col_stride] as f64;
                                         want += x;
                                         mag += x.abs();
                                     }
@@ -93,7 +103,7 @@ fn every_tier_every_shape_against_f64() {
                                         + f32::MIN_POSITIVE as f64;
                                     assert!(
                                         (got - want).abs() <= tol,
-                                        "{:?} m {m} k {k} n {n} Aᵀ {trans_a} α {alpha} β {beta}: \
+                                        "{:?} m {m} k {k} n {n} Aᵀ {trans_a} Bᵀ {trans_b} α {alpha} β {beta}: \
                                          C({i},{j}) = {got}, want {want} ± {tol}",
                                         t.isa()
                                     );
@@ -116,6 +126,7 @@ fn every_tier_every_shape_against_f64() {
                                 _ => {}
                             }
                             checked += 1;
+                            transposed_b += usize::from(trans_b);
                         }
                     }
                 }
@@ -123,6 +134,10 @@ fn every_tier_every_shape_against_f64() {
         }
     }
     assert!(checked >= ms.len() * ks.len() * ns.len() * 4 * tiers.len());
+    assert!(
+        transposed_b >= 100,
+        "the transposed-B cases ran: {transposed_b}"
+    );
 }
 
 #[test]
@@ -159,9 +174,12 @@ fn refusals() {
     let t = common::tiers()[0];
     let a = [1.0f32; 6];
     let mut c = [0.0f32; 6];
-    // B with strided columns (a transposed view) is not taken.
-    let (al, bl, cl) = (l(2, 3, 3, 1), l(3, 2, 1, 3), l(2, 2, 2, 1));
-    assert!(!small_gemm_accepts(bl, cl));
+    // A small B with strided columns (a transposed view) is taken (copied); a larger one,
+    // or a C with strided columns, is not.
+    assert!(small_gemm_accepts(l(3, 2, 1, 3), l(2, 2, 2, 1)));
+    assert!(!small_gemm_accepts(l(100, 100, 1, 100), l(2, 100, 100, 1)));
+    assert!(!small_gemm_accepts(l(3, 2, 2, 1), l(2, 2, 1, 2)));
+    let (al, bl, cl) = (l(2, 3, 3, 1), l(3, 2, 2, 1), l(2, 2, 1, 2));
     let e = t
         .sgemm_small(SmallGemm {
             alpha: 1.0,
