@@ -28,6 +28,7 @@ pub mod gemm;
 pub mod info;
 pub mod nn;
 pub mod openblas;
+pub mod predict;
 pub mod threads;
 pub mod train;
 

@@ -1,4 +1,4 @@
-//! The `sigmo` command: `train`, `eval` and `info`.
+//! The `sigmo` command: `train`, `eval`, `predict` and `info`.
 
 #![forbid(unsafe_code)]
 
@@ -29,6 +29,8 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Measure a saved model's loss and accuracy on a data set's test split.
     Eval(EvalArgs),
+    /// Write a saved model's predictions for every image of an IDX file, as CSV.
+    Predict(PredictArgs),
     /// Show the kernel tier this CPU runs (honouring SIGMO_ISA), the GEMM backends, threads.
     Info,
 }
@@ -146,6 +148,23 @@ struct EvalArgs {
     run: RunArgs,
 }
 
+#[derive(Args)]
+struct PredictArgs {
+    /// A model saved by `sigmo train --save`.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// The images, IDX (idx3, u8), gzip or raw; each must have the model's input size.
+    #[arg(long, value_name = "FILE")]
+    images: PathBuf,
+    /// The largest pixel value; it scales to 1.0 (255 for MNIST's format; 16 for the UCI
+    /// 8×8 digits).
+    #[arg(long, default_value_t = 255)]
+    pixel_max: u8,
+    /// Write the CSV here (atomically) instead of to stdout.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
 /// A failure to report as one line.
 struct Fail(String);
 
@@ -191,6 +210,7 @@ fn main() -> ExitCode {
             train(*a, &given)
         }
         Command::Eval(a) => eval(a),
+        Command::Predict(a) => predict(a),
         Command::Info => info(),
     };
     match result {
@@ -956,4 +976,43 @@ fn probe(path: &Path) -> Result<(), Fail> {
 /// Writes `bytes` to `path` atomically (see [`sigmo::atomic::write`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
     sigmo::atomic::write(path, bytes).map_err(|e| Fail(format!("{}: {e}", path.display())))
+}
+
+/// `sigmo predict`: the CSV of [`sigmo::predict::csv`] for every image of `--images`.
+fn predict(a: PredictArgs) -> Result<ExitCode, Fail> {
+    let backend = Backend::from_env()?;
+    sigmo::kernels::Kernels::try_best()?;
+    if let Some(out) = &a.output {
+        distinct(
+            &[(format!("--output {}", out.display()), out.clone())],
+            &[
+                (format!("--model {}", a.model.display()), a.model.clone()),
+                (format!("--images {}", a.images.display()), a.images.clone()),
+            ],
+        )?;
+        probe(out)?;
+    }
+    let (net, _) = sigmo::nn::load(&a.model)?;
+    let images = data::load_images(&a.images, a.pixel_max)?;
+    if images.dim != net.inputs() {
+        return Err(Fail(format!(
+            "{}: images have {} pixels, the model {} takes {} inputs",
+            a.images.display(),
+            images.dim,
+            net.describe(),
+            net.inputs()
+        )));
+    }
+    let csv = sigmo::predict::csv(&net, &images.features, images.count, backend)?;
+    match &a.output {
+        Some(path) => write_atomic(path, &csv)?,
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&csv)
+                .and_then(|_| out.flush())
+                .map_err(|e| Fail(format!("stdout: {e}")))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
