@@ -24,10 +24,14 @@ pub use sigmo_kernels as kernels;
 pub mod atomic;
 pub mod checkpoint;
 pub mod data;
+pub mod exchange;
 pub mod gemm;
 pub mod info;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod nn;
 pub mod openblas;
+pub mod predict;
 pub mod threads;
 pub mod train;
 

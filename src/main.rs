@@ -1,4 +1,4 @@
-//! The `sigmo` command: `train`, `eval` and `info`.
+//! The `sigmo` command: `train`, `eval`, `predict` and `info`.
 
 #![forbid(unsafe_code)]
 
@@ -9,7 +9,9 @@ use sigmo::data::{self, Split};
 use sigmo::gemm::Backend;
 use sigmo::kernels::{Activation, Kernels};
 use sigmo::nn::{Init, Loss, Mlp, Optimizer, OutputActivation};
-use sigmo::train::{Checkpoint, Checkpointing, ConsoleProgress, Schedule, TrainConfig, TrainError};
+use sigmo::train::{
+    Checkpoint, Checkpointing, ConsoleProgress, GradientExchange, Schedule, TrainConfig, TrainError,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,6 +31,8 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Measure a saved model's loss and accuracy on a data set's test split.
     Eval(EvalArgs),
+    /// Write a saved model's predictions for every image of an IDX file, as CSV.
+    Predict(PredictArgs),
     /// Show the kernel tier this CPU runs (honouring SIGMO_ISA), the GEMM backends, threads.
     Info,
 }
@@ -159,6 +163,23 @@ struct EvalArgs {
     run: RunArgs,
 }
 
+#[derive(Args)]
+struct PredictArgs {
+    /// A model saved by `sigmo train --save`.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// The images, IDX (idx3, u8), gzip or raw; each must have the model's input size.
+    #[arg(long, value_name = "FILE")]
+    images: PathBuf,
+    /// The largest pixel value; it scales to 1.0 (255 for MNIST's format; 16 for the UCI
+    /// 8×8 digits).
+    #[arg(long, default_value_t = 255)]
+    pixel_max: u8,
+    /// Write the CSV here (atomically) instead of to stdout.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
 /// A failure to report as one line.
 struct Fail(String);
 
@@ -188,6 +209,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The ranks of an MPI job (feature `mpi`, under mpirun), else this process alone.
+    let mut ranks = match Ranks::new(matches!(cli.command, Command::Train(_))) {
+        Ok(r) => r,
+        Err(Fail(msg)) => {
+            eprintln!("sigmo: error: {msg}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Train(a) => {
             // The options given on the command line (not defaults): a resumed run refuses
@@ -201,17 +230,72 @@ fn main() -> ExitCode {
                         .collect()
                 })
                 .unwrap_or_default();
-            train(*a, &given)
+            let r = train(*a, &given, ranks.exchange());
+            r.map_err(|f| ranks.share_failure(f))
         }
         Command::Eval(a) => eval(a),
+        Command::Predict(a) => predict(a),
         Command::Info => info(),
     };
     match result {
         Ok(code) => code,
         Err(Fail(msg)) => {
-            eprintln!("sigmo: error: {msg}");
+            // Every rank has the same error (shared by the exchange): rank 0 tells it.
+            if ranks.exchange().rank() == 0 {
+                eprintln!("sigmo: error: {msg}");
+            }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The processes a `sigmo train` runs on: the ranks of an MPI job when the build has the
+/// `mpi` feature and an MPI launcher started it, else this process alone.
+struct Ranks {
+    local: sigmo::train::InProcess,
+    #[cfg(feature = "mpi")]
+    mpi: Option<sigmo::mpi::MpiExchange>,
+}
+
+impl Ranks {
+    /// MPI is initialized only for `train` (`for_train`) under a launcher.
+    fn new(for_train: bool) -> Result<Ranks, Fail> {
+        let _ = for_train;
+        Ok(Ranks {
+            local: sigmo::train::InProcess,
+            #[cfg(feature = "mpi")]
+            mpi: if for_train && sigmo::mpi::MpiExchange::launched() {
+                Some(sigmo::mpi::MpiExchange::init().map_err(Fail)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    fn exchange(&mut self) -> &mut dyn GradientExchange {
+        #[cfg(feature = "mpi")]
+        if let Some(m) = &mut self.mpi {
+            return m;
+        }
+        &mut self.local
+    }
+
+    /// A rank that failed before the ranks first met (in `fit_with`'s check of the settings)
+    /// tells the others, who wait there, so that every rank stops with one message: its own,
+    /// or that of the lowest rank that failed.
+    fn share_failure(&mut self, f: Fail) -> Fail {
+        #[cfg(feature = "mpi")]
+        if let Some(m) = &mut self.mpi {
+            if m.agreements() == 0 {
+                if let Err(d) = m.agree(0, Some(&f.0)) {
+                    if d.rank != m.rank() {
+                        let msg = d.message.unwrap_or_default();
+                        return Fail(format!("rank {}: {msg}", d.rank));
+                    }
+                }
+            }
+        }
+        f
     }
 }
 
@@ -596,7 +680,19 @@ fn plan(a: &TrainArgs, split: &Split, threads: usize, backend: Backend) -> Resul
     })
 }
 
-fn train(a: TrainArgs, given: &[String]) -> Result<ExitCode, Fail> {
+fn train(
+    mut a: TrainArgs,
+    given: &[String],
+    exchange: &mut dyn GradientExchange,
+) -> Result<ExitCode, Fail> {
+    let (rank, n_ranks) = (exchange.rank(), exchange.ranks());
+    if rank != 0 {
+        // Rank 0 alone writes and prints; the other ranks read what it reads (--resume).
+        a.save = None;
+        a.report = None;
+        a.checkpoint = None;
+        a.quiet = true;
+    }
     if a.epochs == 0 {
         return Err(Fail("--epochs 0: must be at least 1".into()));
     }
@@ -622,7 +718,12 @@ fn train(a: TrainArgs, given: &[String]) -> Result<ExitCode, Fail> {
     let run = match &from {
         // The checkpoint's thread count and backend, not the environment's.
         Some(ck) => RunArgs {
-            threads: Some(a.run.threads.unwrap_or(ck.config().threads)),
+            // A checkpoint keeps the threads of all ranks together.
+            threads: Some(
+                a.run
+                    .threads
+                    .unwrap_or((ck.config().threads / n_ranks).max(1)),
+            ),
             backend: Some(
                 a.run
                     .backend
@@ -706,7 +807,10 @@ fn train(a: TrainArgs, given: &[String]) -> Result<ExitCode, Fail> {
         }
         _ => None,
     };
-    let checked = check_outputs(&a, &outputs, &ins, ckpt_dir, &ckpt_file, &resume_file);
+    let checked = match rank {
+        0 => check_outputs(&a, &outputs, &ins, ckpt_dir, &ckpt_file, &resume_file),
+        _ => Ok(()),
+    };
     if let (Err(_), Some(dir)) = (&checked, made) {
         let _ = std::fs::remove_dir(dir);
     }
@@ -749,13 +853,17 @@ fn train(a: TrainArgs, given: &[String]) -> Result<ExitCode, Fail> {
         };
         println!(
             "{what} on {desc}: {} train, {} test samples; {optimizer} {}, l2 {}, batch {}, \
-             {} epochs, {threads} thread(s), {} GEMM, {} kernels",
+             {} epochs, {}{threads} thread(s), {} GEMM, {} kernels",
             split.train.len(),
             split.test.len(),
             schedule.name(),
             noise_note(cfg.l2, &cfg.dropout, cfg.input_noise),
             cfg.batch_size,
             cfg.epochs,
+            match n_ranks {
+                1 => String::new(),
+                p => format!("{p} ranks × "),
+            },
             backend.name(),
             kernels.isa(),
         );
@@ -771,12 +879,13 @@ fn train(a: TrainArgs, given: &[String]) -> Result<ExitCode, Fail> {
     };
     let mut progress = ConsoleProgress::new(cfg.epochs, a.quiet);
     let started = std::time::Instant::now();
-    let result = sigmo::train::fit_from(
+    let result = sigmo::train::fit_with(
         &mut net,
         &split.train,
         Some(&split.test),
         &cfg,
         &ck,
+        exchange,
         &mut progress,
     );
     let total = started.elapsed().as_secs_f64();
@@ -831,6 +940,7 @@ fn train(a: TrainArgs, given: &[String]) -> Result<ExitCode, Fail> {
                 "batch_size": cfg.batch_size,
                 "seed": cfg.seed,
                 "threads": threads,
+                "ranks": n_ranks,
                 "backend": backend.name(),
                 "kernels": kernels.isa().name(),
                 "resumed_after_epoch": from.as_ref().map(|c| c.epochs_done()),
@@ -843,6 +953,9 @@ fn train(a: TrainArgs, given: &[String]) -> Result<ExitCode, Fail> {
     }
     if let Some(path) = &a.save {
         sigmo::nn::save(&net, Some(loss), path)?;
+    }
+    if rank != 0 {
+        return Ok(ExitCode::SUCCESS);
     }
     let last = history.last();
     let acc = last.and_then(|e| e.test_accuracy).unwrap_or(f64::NAN);
@@ -1049,4 +1162,43 @@ fn probe(path: &Path) -> Result<(), Fail> {
 /// Writes `bytes` to `path` atomically (see [`sigmo::atomic::write`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
     sigmo::atomic::write(path, bytes).map_err(|e| Fail(format!("{}: {e}", path.display())))
+}
+
+/// `sigmo predict`: the CSV of [`sigmo::predict::csv`] for every image of `--images`.
+fn predict(a: PredictArgs) -> Result<ExitCode, Fail> {
+    let backend = Backend::from_env()?;
+    sigmo::kernels::Kernels::try_best()?;
+    if let Some(out) = &a.output {
+        distinct(
+            &[(format!("--output {}", out.display()), out.clone())],
+            &[
+                (format!("--model {}", a.model.display()), a.model.clone()),
+                (format!("--images {}", a.images.display()), a.images.clone()),
+            ],
+        )?;
+        probe(out)?;
+    }
+    let (net, _) = sigmo::nn::load(&a.model)?;
+    let images = data::load_images(&a.images, a.pixel_max)?;
+    if images.dim != net.inputs() {
+        return Err(Fail(format!(
+            "{}: images have {} pixels, the model {} takes {} inputs",
+            a.images.display(),
+            images.dim,
+            net.describe(),
+            net.inputs()
+        )));
+    }
+    let csv = sigmo::predict::csv(&net, &images.features, images.count, backend)?;
+    match &a.output {
+        Some(path) => write_atomic(path, &csv)?,
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&csv)
+                .and_then(|_| out.flush())
+                .map_err(|e| Fail(format!("stdout: {e}")))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

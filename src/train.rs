@@ -31,6 +31,7 @@
 
 pub use crate::checkpoint::{Checkpoint, Checkpointing, DataId};
 use crate::data::Dataset;
+pub use crate::exchange::{Disagreement, GradientExchange, InProcess};
 use crate::gemm::Backend;
 use crate::kernels::Activation;
 use crate::kernels::Kernels;
@@ -314,6 +315,63 @@ impl Shard {
     }
 }
 
+/// The shards of one training step, as a [`GradientExchange`] sees them: every shard's
+/// gradient (laid out as [`Mlp::parameters`]) and outcome, and which of them this rank
+/// computed.
+pub struct Shards<'a> {
+    shards: &'a mut [Shard],
+    local: std::ops::Range<usize>,
+}
+
+impl Shards<'_> {
+    /// How many shards the step has, over all ranks.
+    pub fn len(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Whether there are none (never, in a step).
+    pub fn is_empty(&self) -> bool {
+        self.shards.is_empty()
+    }
+
+    /// The shards this rank computed.
+    pub fn local(&self) -> std::ops::Range<usize> {
+        self.local.clone()
+    }
+
+    /// Shard `i`'s gradient.
+    ///
+    /// # Panics
+    /// When `i` is not below [`len`](Self::len).
+    pub fn grads(&self, i: usize) -> &[f32] {
+        &self.shards[i].grads.data
+    }
+
+    /// Shard `i`'s gradient, to fill in.
+    ///
+    /// # Panics
+    /// When `i` is not below [`len`](Self::len).
+    pub fn grads_mut(&mut self, i: usize) -> &mut [f32] {
+        &mut self.shards[i].grads.data
+    }
+
+    /// Shard `i`'s summed loss and correct count, or why it failed.
+    ///
+    /// # Panics
+    /// When `i` is not below [`len`](Self::len).
+    pub fn outcome(&self, i: usize) -> Result<BatchStats, String> {
+        self.shards[i].result.clone().map_err(|e| e.to_string())
+    }
+
+    /// Sets shard `i`'s outcome (as the rank that computed it had it).
+    ///
+    /// # Panics
+    /// When `i` is not below [`len`](Self::len).
+    pub fn set_outcome(&mut self, i: usize, outcome: Result<BatchStats, String>) {
+        self.shards[i].result = outcome.map_err(NnError::new);
+    }
+}
+
 /// A zeroed buffer of `rows × width` values, or an error naming `what` when the product
 /// overflows or does not fit in memory.
 fn buffer(rows: usize, width: usize, what: &str) -> Result<Vec<f32>, NnError> {
@@ -397,39 +455,128 @@ pub fn fit_from(
     ck: &Checkpointing<'_>,
     observer: &mut dyn Observer,
 ) -> Result<History, TrainError> {
-    check(net, train, test, cfg)?;
-    let threads = match cfg.threads {
-        0 => crate::num_threads(),
-        t => t,
+    fit_with(net, train, test, cfg, ck, &mut InProcess, observer)
+}
+
+/// As [`fit_from`], data-parallel over the ranks of `exchange`, each running `cfg.threads`
+/// threads: the final weights (and every epoch's numbers) have the bits of a one-process run
+/// with `ranks × cfg.threads` threads (see the [`exchange`](crate::exchange) module).
+///
+/// Every rank must call it with the same network, data, settings and checkpoint; it checks
+/// that they agree (a fingerprint of them all) before the first step. Each batch is split
+/// as that one-process run splits it, this rank computes its block of the shards, and the
+/// exchange brings the others'. Rank 0 alone writes the checkpoints (`ck.to`; the other
+/// ranks ignore it) and the history's thread count in them is the total, so that either
+/// kind of run can resume the other's. Errors are the same on every rank: one that only one
+/// rank sees (a setting it refuses, a checkpoint it cannot write) is shared first, named
+/// `rank r: …` on the others.
+///
+/// # Errors
+/// As [`fit_from`].
+pub fn fit_with(
+    net: &mut Mlp,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    cfg: &TrainConfig,
+    ck: &Checkpointing<'_>,
+    exchange: &mut dyn GradientExchange,
+    observer: &mut dyn Observer,
+) -> Result<History, TrainError> {
+    let ranks = exchange.ranks().max(1);
+    let setup = (|| {
+        check(net, train, test, cfg)?;
+        let threads = match cfg.threads {
+            0 => crate::num_threads(),
+            t => t,
+        };
+        let k = kernels_of(cfg)?;
+        // The settings as they run: a checkpoint stores these (the threads of all ranks).
+        let resolved = TrainConfig {
+            threads: threads.saturating_mul(ranks),
+            kernels: Some(k),
+            ..cfg.clone()
+        };
+        let ids = if ck.from.is_some() || ck.to.is_some() || ranks > 1 {
+            Some((DataId::of(train), test.map(DataId::of)))
+        } else {
+            None
+        };
+        if let (Some(from), Some((tr, te))) = (ck.from, &ids) {
+            check_resume(net, &resolved, k, tr, te.as_ref(), from)?;
+        }
+        Ok((threads, k, resolved, ids))
+    })();
+    let token = match &setup {
+        Ok((_, _, resolved, ids)) if ranks > 1 => fingerprint(net, resolved, ids.as_ref(), ck),
+        _ => 0,
     };
-    let k = kernels_of(cfg)?;
-    // The settings as they run: a checkpoint stores these.
-    let resolved = TrainConfig {
-        threads,
-        kernels: Some(k),
-        ..cfg.clone()
-    };
-    let ids = if ck.from.is_some() || ck.to.is_some() {
-        Some((DataId::of(train), test.map(DataId::of)))
-    } else {
-        None
-    };
-    if let (Some(from), Some((tr, te))) = (ck.from, &ids) {
-        check_resume(net, &resolved, k, tr, te.as_ref(), from)?;
-    }
+    settle(exchange, token, setup.as_ref().err(), TrainError::Config)?;
+    let (threads, k, resolved, ids) = setup?;
     pool(threads)?.install(|| {
         run(
             net,
             train,
             test,
             &resolved,
-            threads,
             k,
             ck,
             ids.as_ref(),
+            exchange,
             observer,
         )
     })
+}
+
+/// A fingerprint of what must be the same on every rank: the settings as they run, the
+/// network (its architecture and weights), the data, and the checkpoint resumed from.
+fn fingerprint(
+    net: &Mlp,
+    cfg: &TrainConfig,
+    ids: Option<&(DataId, Option<DataId>)>,
+    ck: &Checkpointing<'_>,
+) -> u64 {
+    let mut b = format!("{cfg:?}|{}|{:?}|", net.describe(), net.sizes()).into_bytes();
+    if let Some((tr, te)) = ids {
+        for d in std::iter::once(tr).chain(te) {
+            b.extend_from_slice(&d.fingerprint.to_le_bytes());
+            b.extend_from_slice(&(d.len as u64).to_le_bytes());
+        }
+    }
+    for p in net.parameters() {
+        b.extend_from_slice(&p.to_bits().to_le_bytes());
+    }
+    if let Some(from) = ck.from {
+        b.extend_from_slice(&(from.epochs_done() as u64).to_le_bytes());
+        for p in from.network().parameters() {
+            b.extend_from_slice(&p.to_bits().to_le_bytes());
+        }
+    }
+    crate::checkpoint::checksum(&b)
+}
+
+/// Has every rank agree on going on: this rank's `failure` (if any) and `token` against the
+/// others'. This rank's own error comes back as it was; another rank's as `wrap("rank r:
+/// …")`, the same on every rank.
+fn settle(
+    exchange: &mut dyn GradientExchange,
+    token: u64,
+    failure: Option<&TrainError>,
+    wrap: fn(String) -> TrainError,
+) -> Result<(), TrainError> {
+    let text = failure.map(|e| e.to_string());
+    match exchange.agree(token, text.as_deref()) {
+        Ok(()) => Ok(()),
+        Err(d) => match (d.rank == exchange.rank(), failure, d.message) {
+            (true, Some(e), _) => Err(e.clone()),
+            (_, _, Some(m)) => Err(wrap(format!("rank {}: {m}", d.rank))),
+            (_, _, None) => Err(TrainError::Config(format!(
+                "rank {} does not run what rank 0 runs (its settings, network, data, kernel \
+                 tier or checkpoint differ): every rank must run the same command on the same \
+                 data, at the same SIGMO_ISA",
+                d.rank
+            ))),
+        },
+    }
 }
 
 /// Checks that a run of `net` with `cfg` (threads and kernels resolved) on data `train` and
@@ -664,20 +811,24 @@ fn kernels_of(cfg: &TrainConfig) -> Result<Kernels, TrainError> {
     }
 }
 
+/// The training loop. `cfg.threads` is the threads of all ranks together: the batches are
+/// split as one process with that many threads splits them, and this rank computes its
+/// block of the shards ([`crate::exchange::local_shards`]).
 #[allow(clippy::too_many_arguments)]
 fn run(
     net: &mut Mlp,
     train: &Dataset,
     test: Option<&Dataset>,
     cfg: &TrainConfig,
-    threads: usize,
     k: Kernels,
     ck: &Checkpointing<'_>,
     ids: Option<&(DataId, Option<DataId>)>,
+    exchange: &mut dyn GradientExchange,
     observer: &mut dyn Observer,
 ) -> Result<History, TrainError> {
     let bs = cfg.batch_size.min(train.len());
-    let n_shards = shards_for(net, bs, threads);
+    let n_shards = shards_for(net, bs, cfg.threads);
+    let local = crate::exchange::local_shards(n_shards, exchange.rank(), exchange.ranks());
     let cap = bs.div_ceil(n_shards);
     let noise = noise_of(cfg);
     let mut shards = (0..n_shards)
@@ -730,9 +881,10 @@ fn run(
             let step = (epoch - 1).saturating_mul(n_batches).saturating_add(b) as u64;
             for (s, sh) in shards.iter_mut().enumerate() {
                 sh.span = part(idx.len(), s, n_shards);
+                sh.rows = sh.span.len();
             }
             let net_ref: &Mlp = net;
-            each_shard(&mut shards, &|sh: &mut Shard| {
+            each_shard(&mut shards[local.clone()], &|sh: &mut Shard| {
                 let loaded = sh.load(train, &idx[sh.span.clone()], classes);
                 let r = sh.rows;
                 // A batch smaller than the shard count leaves a shard empty (r = 0): its
@@ -756,6 +908,13 @@ fn run(
                     )
                 });
             });
+            // The other ranks' shards (nothing to do in one process).
+            exchange
+                .all_gather(&mut Shards {
+                    shards: &mut shards,
+                    local: local.clone(),
+                })
+                .map_err(TrainError::Config)?;
             let mut stats = BatchStats::default();
             for sh in &mut shards {
                 let r = std::mem::replace(&mut sh.result, Ok(BatchStats::default()))?;
@@ -827,8 +986,9 @@ fn run(
             eval_seconds: eval_start.elapsed().as_secs_f64(),
         };
         history.epochs.push(stats);
-        if let (Some(to), Some((tr, te))) = (ck.to, ids) {
-            crate::checkpoint::encode(&crate::checkpoint::Parts {
+        let mut written = Ok(());
+        if let (Some(to), Some((tr, te)), 0) = (ck.to, ids, exchange.rank()) {
+            written = crate::checkpoint::encode(&crate::checkpoint::Parts {
                 net,
                 config: cfg,
                 isa: k.isa(),
@@ -841,8 +1001,10 @@ fn run(
                 meta: &ck.meta,
             })
             .and_then(|b| crate::atomic::write(to, &b))
-            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", to.display())))?;
+            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", to.display())));
         }
+        // Rank 0's checkpoint written, or every rank stops with its error.
+        settle(exchange, 0, written.as_ref().err(), TrainError::Checkpoint)?;
         if let Some(stats) = history.last() {
             observer.epoch_end(stats);
         }

@@ -453,3 +453,218 @@ fn bad_maxout_dropout_and_noise_values_are_one_line_and_exit_2() {
     let err = run_err(&["train", "--epochs", "1", "--dropout", "0.1,0.2"]);
     assert!(err.contains("dropout has 2 values"), "{err}");
 }
+
+/// The labels of the IDX file `path`.
+fn idx_labels(path: &str) -> Vec<u8> {
+    sigmo::data::idx::read(std::path::Path::new(path), 1)
+        .unwrap()
+        .values
+}
+
+/// Parses `sigmo predict`'s CSV: the header, then (index, predicted, outputs) per line.
+fn parse_predictions(csv: &str) -> (String, Vec<(usize, usize, Vec<f32>)>) {
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap().to_string();
+    let rows = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let p = f[2..].iter().map(|v| v.parse::<f32>().unwrap()).collect();
+            (f[0].parse().unwrap(), f[1].parse().unwrap(), p)
+        })
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn predict_gives_the_accuracy_eval_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.safetensors");
+    let m = model.to_str().unwrap();
+    run_ok(&[
+        "train",
+        "--epochs",
+        "3",
+        "--layers",
+        "64,32,10",
+        "--threads",
+        "1",
+        "--quiet",
+        "--save",
+        m,
+    ]);
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let i = format!("{repo}/data/digits8x8-images-idx3-ubyte.gz");
+    let l = format!("{repo}/data/digits8x8-labels-idx1-ubyte.gz");
+    let ev = run_ok(&[
+        "eval",
+        "--model",
+        m,
+        "--test-images",
+        &i,
+        "--test-labels",
+        &l,
+        "--pixel-max",
+        "16",
+    ]);
+    let csv_path = dir.path().join("p.csv");
+    let out = run_ok(&[
+        "predict",
+        "--model",
+        m,
+        "--images",
+        &i,
+        "--pixel-max",
+        "16",
+        "--output",
+        csv_path.to_str().unwrap(),
+    ]);
+    assert!(out.is_empty(), "with --output, nothing on stdout: {out}");
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let (header, rows) = parse_predictions(&csv);
+    let want: Vec<String> = ["index", "predicted"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain((0..10).map(|c| format!("p{c}")))
+        .collect();
+    assert_eq!(header, want.join(","));
+    let labels = idx_labels(&l);
+    assert_eq!(rows.len(), labels.len());
+    let mut correct = 0;
+    for (n, (index, predicted, p)) in rows.iter().enumerate() {
+        assert_eq!(*index, n);
+        assert_eq!(p.len(), 10);
+        assert_eq!(*predicted, sigmo::nn::argmax(p), "row {n}: {p:?}");
+        let sum: f32 = p.iter().sum();
+        assert!(
+            (sum - 1.0).abs() < 1e-4,
+            "row {n}: probabilities sum to {sum}"
+        );
+        correct += usize::from(*predicted == labels[n] as usize);
+    }
+    let acc = 100.0 * correct as f64 / labels.len() as f64;
+    assert!(
+        (acc - accuracy_in(&ev)).abs() < 0.006,
+        "predict {acc}% vs {ev}"
+    );
+    // Without --output, the same CSV on stdout.
+    let stdout = run_ok(&["predict", "--model", m, "--images", &i, "--pixel-max", "16"]);
+    assert_eq!(stdout, csv);
+}
+
+#[test]
+fn predict_writes_a_non_softmax_models_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.safetensors");
+    let m = model.to_str().unwrap();
+    run_ok(&[
+        "train",
+        "--epochs",
+        "2",
+        "--layers",
+        "64,16,10",
+        "--loss",
+        "cross-entropy",
+        "--threads",
+        "1",
+        "--quiet",
+        "--save",
+        m,
+    ]);
+    // A small IDX file written here: 3 images of 8×8.
+    let pixels: Vec<u8> = (0..3 * 64).map(|v| (v % 256) as u8).collect();
+    let images = dir.path().join("three-idx3-ubyte");
+    std::fs::write(&images, sigmo::data::idx::encode(&[3, 8, 8], &pixels)).unwrap();
+    let out = run_ok(&[
+        "predict",
+        "--model",
+        m,
+        "--images",
+        images.to_str().unwrap(),
+    ]);
+    let (header, rows) = parse_predictions(&out);
+    assert!(header.starts_with("index,predicted,p0,") && header.ends_with(",p9"));
+    assert_eq!(rows.len(), 3);
+    let (net, _) = sigmo::nn::load(&model).unwrap();
+    let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+    let want = net.predict(&x, 3).unwrap();
+    for (n, (_, predicted, p)) in rows.iter().enumerate() {
+        // Sigmoid outputs, exactly as the library computes them.
+        assert_eq!(p.as_slice(), &want[n * 10..(n + 1) * 10]);
+        assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert_eq!(*predicted, sigmo::nn::argmax(p));
+    }
+}
+
+#[test]
+fn predict_refuses_bad_input_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.safetensors");
+    let m = model.to_str().unwrap();
+    run_ok(&[
+        "train",
+        "--epochs",
+        "1",
+        "--layers",
+        "64,8,10",
+        "--threads",
+        "1",
+        "--quiet",
+        "--save",
+        m,
+    ]);
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let i = format!("{repo}/data/digits8x8-images-idx3-ubyte.gz");
+    let l = format!("{repo}/data/digits8x8-labels-idx1-ubyte.gz");
+    let small = dir.path().join("small-idx3-ubyte");
+    std::fs::write(&small, sigmo::data::idx::encode(&[2, 3, 3], &[0; 18])).unwrap();
+    let s = small.to_str().unwrap();
+    let csv = dir.path().join("out.csv");
+    let c = csv.to_str().unwrap();
+    for (args, what) in [
+        (
+            vec!["predict", "--model", "/no/such/model", "--images", &i],
+            "/no/such/model",
+        ),
+        (vec!["predict", "--model", m, "--images", s], "9 pixels"),
+        (
+            vec!["predict", "--model", m, "--images", &l],
+            "wrong magic number",
+        ),
+        (
+            vec!["predict", "--model", m, "--images", &i, "--pixel-max", "8"],
+            "above the maximum 8",
+        ),
+        (
+            vec![
+                "predict",
+                "--model",
+                m,
+                "--images",
+                &i,
+                "--pixel-max",
+                "16",
+                "--output",
+                m,
+            ],
+            "may not replace an input",
+        ),
+        (
+            vec!["predict", "--model", m, "--images", s, "--output", s],
+            "may not replace an input",
+        ),
+        (
+            vec!["predict", "--model", m, "--images", "/no/such/images"],
+            "/no/such/images",
+        ),
+        (vec!["predict", "--images", &i], "required arguments"),
+    ] {
+        let err = run_err(&args);
+        assert!(
+            err.contains(what),
+            "sigmo {args:?}: want {what:?} in: {err}"
+        );
+    }
+    // Nothing was written, and the model and the images are as they were.
+    assert!(!csv.exists(), "{c}");
+    assert!(sigmo::nn::load(&model).is_ok());
+}

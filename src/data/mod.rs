@@ -433,3 +433,58 @@ pub fn from_files(
     }
     Ok(Split { train, test })
 }
+
+/// Unlabelled images, as `sigmo predict` reads them: `count` rows of `dim` features in
+/// [0, 1], row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Images {
+    /// The features, `count × dim` of them.
+    pub features: Vec<f32>,
+    /// The number of images.
+    pub count: usize,
+    /// Pixels per image (rows × cols).
+    pub dim: usize,
+}
+
+/// Reads an IDX image file (idx3, u8; gzip or raw) without labels, pixels divided by `max`
+/// as [`Dataset::load_idx_scaled`] divides them.
+///
+/// # Errors
+/// As [`idx::read`]; when there are no images, a pixel is above `max`, or `max` is 0. The
+/// message names the file.
+pub fn load_images(path: &Path, max: u8) -> Result<Images, DataError> {
+    let img = idx::read(path, 3)?;
+    let (count, dim) = (img.dims[0], img.dims[1].saturating_mul(img.dims[2]));
+    let bad = |what: String| Err(DataError::new(path, what));
+    if count == 0 || dim == 0 {
+        return bad(format!(
+            "no images ({count}×{}×{})",
+            img.dims[1], img.dims[2]
+        ));
+    }
+    if max == 0 {
+        return bad("a pixel maximum of 0 cannot scale".into());
+    }
+    if let Some(i) = img.values.iter().position(|&p| p > max) {
+        return bad(format!(
+            "pixel {} of image {} is {}, above the maximum {max}",
+            i % dim,
+            i / dim,
+            img.values[i]
+        ));
+    }
+    let m = max as f32;
+    let mut features = Vec::new();
+    if features.try_reserve_exact(img.values.len()).is_err() {
+        return bad(format!(
+            "{} pixels: more than memory holds as f32 features",
+            img.values.len()
+        ));
+    }
+    features.extend(img.values.iter().map(|&p| p as f32 / m));
+    Ok(Images {
+        features,
+        count,
+        dim,
+    })
+}
