@@ -331,6 +331,16 @@ impl Checkpoint {
         let bytes = crate::atomic::read_regular(path, MAX_BYTES).map_err(err)?;
         decode(&bytes).map_err(err)
     }
+
+    /// Reads a checkpoint from the bytes of a checkpoint file, as [`Checkpoint::load`] does
+    /// from the file (which it reads whole, then decodes with this): the same checks, the
+    /// error without a file name. Every allocation is bounded by `bytes.len()`.
+    ///
+    /// # Errors
+    /// As [`Checkpoint::load`], but for reading the file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, TrainError> {
+        decode(bytes).map_err(TrainError::Checkpoint)
+    }
 }
 
 fn f32s(x: f32) -> Value {
