@@ -546,26 +546,26 @@ fn blas(
 ) -> Result<(), ShapeError> {
     // OpenBLAS's thread count is one process-wide setting. It stays at 1; a call large enough
     // to be threaded (≥ PARALLEL_MIN_FLOPS; below that its threading loses, measured 2× slower
-    // at 64×784·784×128) takes the write lock, raises it to sigmo's count for the call, and
-    // sets it back. One-thread calls share the read lock, so they never run while it is raised.
-    use std::sync::{Once, RwLock};
-    static LOCK: RwLock<()> = RwLock::new(());
+    // at 64×784·784×128) raises it to sigmo's count for the call and sets it back. Both happen
+    // under the lock that every OpenBLAS call of sigmo-kernels holds (exclusively for a
+    // threaded call; one-thread calls share it), and so does
+    // `sigmo_kernels::gemm::openblas::set_num_threads`: no call ever sees the count change.
+    use std::sync::Once;
     static INIT: Once = Once::new();
     INIT.call_once(|| sigmo_kernels::gemm::openblas::set_num_threads(1));
     let threads = threads_for(&a, &b);
-    let threaded = threads > 1;
-    let _guard = if threaded {
-        let w = LOCK.write().unwrap_or_else(|e| e.into_inner());
-        sigmo_kernels::gemm::openblas::set_num_threads(threads);
-        Err(w)
-    } else {
-        Ok(LOCK.read().unwrap_or_else(|e| e.into_inner()))
-    };
-    let result = raw(sigmo_kernels::gemm::openblas::sgemm, alpha, a, b, beta, c);
-    if threaded {
-        sigmo_kernels::gemm::openblas::set_num_threads(1);
-    }
-    result
+    raw(
+        |alpha, ad, al, bd, bl, beta, cd, cl| {
+            sigmo_kernels::gemm::openblas::sgemm_threads(
+                threads, alpha, ad, al, bd, bl, beta, cd, cl,
+            )
+        },
+        alpha,
+        a,
+        b,
+        beta,
+        c,
+    )
 }
 
 /// The `gemm` crate, on sigmo's threads above PARALLEL_MIN_FLOPS (outside rayon workers).
