@@ -582,8 +582,13 @@ fn check_permutation(order: &[usize]) -> Result<(), String> {
     Ok(())
 }
 
-/// A checkpoint from the bytes of a file.
+/// A checkpoint from the bytes of a file, or what is wrong with them (one short line).
 pub(crate) fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
+    decode_any(bytes).map_err(|e| crate::one_line(&e))
+}
+
+/// [`decode`], its errors as they come (they may quote the file: see [`crate::one_line`]).
+fn decode_any(bytes: &[u8]) -> Result<Checkpoint, String> {
     let mut r = Reader(bytes);
     if bytes.is_empty() {
         return Err("the file is empty: not a sigmo checkpoint".into());

@@ -48,3 +48,26 @@ fn idx_the_wrong_magic_names_the_dimensions_asked_for() {
     let e = idx::parse(&idx::encode(&[2, 2], &[0; 4]), 3).unwrap_err();
     assert!(e.contains("images (idx3)"), "{e}");
 }
+
+/// `model`, after 19 s: a tensor name holding a carriage return, quoted by safetensors in its
+/// error, made the error two lines. Every loader error now writes control characters as
+/// escapes and stops at 300 characters.
+#[test]
+fn model_a_control_character_in_a_tensor_name_stays_on_one_line() {
+    let b = input("model-cr-in-tensor-name");
+    let e = sigmo::nn::load_bytes(&b).unwrap_err().to_string();
+    assert!(e.starts_with("not a safetensors file: "), "{e}");
+    assert!(!e.contains('\r') && e.contains("\\r"), "{e:?}");
+    harness::clean(&e, "model");
+    // The same for a checkpoint's version string, and a cap on what a file can make sigmo say.
+    let mut ck = sigmo::checkpoint::MAGIC.to_vec();
+    let version = format!("0.1\n{}", "9".repeat(250));
+    ck.push(version.len() as u8);
+    ck.extend_from_slice(version.as_bytes());
+    let e = sigmo::checkpoint::Checkpoint::from_bytes(&ck)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("written by sigmo 0.1\\n999"), "{e}");
+    assert!(e.ends_with('…') && e.chars().count() <= 301, "{e}");
+    harness::clean(&e, "checkpoint");
+}

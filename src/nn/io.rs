@@ -148,8 +148,13 @@ pub fn load_bytes(bytes: &[u8]) -> Result<(Mlp, Option<Loss>), NnError> {
     decode(bytes).map_err(NnError::new)
 }
 
-/// The network in `buf`, or what is wrong with it (one line, no file name).
+/// The network in `buf`, or what is wrong with it (one short line, no file name).
 fn decode(buf: &[u8]) -> Result<(Mlp, Option<Loss>), String> {
+    decode_any(buf).map_err(|e| crate::one_line(&e))
+}
+
+/// [`decode`], its errors as they come (they may quote the file: see [`crate::one_line`]).
+fn decode_any(buf: &[u8]) -> Result<(Mlp, Option<Loss>), String> {
     if buf.is_empty() {
         return Err("the file is empty".into());
     }
