@@ -71,3 +71,15 @@ fn model_a_control_character_in_a_tensor_name_stays_on_one_line() {
     assert!(e.ends_with('…') && e.chars().count() <= 301, "{e}");
     harness::clean(&e, "checkpoint");
 }
+
+/// `model`, 16 s into the run after that fix: 21 DEL characters in a dtype name, each escaped
+/// as `\u{7f}`, made a 300-character error 451 long. The cap now counts the escapes.
+#[test]
+fn model_escaped_characters_count_against_the_cap() {
+    let b = input("model-escapes-past-the-cap");
+    let e = sigmo::nn::load_bytes(&b).unwrap_err().to_string();
+    assert!(e.starts_with("not a safetensors file: invalid JSON in header"), "{e}");
+    assert!(e.contains("\\u{7f}") && !e.contains('\u{7f}'), "{e:?}");
+    assert!(e.chars().count() <= 301, "{} characters", e.chars().count());
+    harness::clean(&e, "model");
+}
