@@ -78,7 +78,10 @@ fn model_a_control_character_in_a_tensor_name_stays_on_one_line() {
 fn model_escaped_characters_count_against_the_cap() {
     let b = input("model-escapes-past-the-cap");
     let e = sigmo::nn::load_bytes(&b).unwrap_err().to_string();
-    assert!(e.starts_with("not a safetensors file: invalid JSON in header"), "{e}");
+    assert!(
+        e.starts_with("not a safetensors file: invalid JSON in header"),
+        "{e}"
+    );
     assert!(e.contains("\\u{7f}") && !e.contains('\u{7f}'), "{e:?}");
     assert!(e.chars().count() <= 301, "{} characters", e.chars().count());
     harness::clean(&e, "model");
