@@ -331,6 +331,16 @@ impl Checkpoint {
         let bytes = crate::atomic::read_regular(path, MAX_BYTES).map_err(err)?;
         decode(&bytes).map_err(err)
     }
+
+    /// Reads a checkpoint from the bytes of a checkpoint file, as [`Checkpoint::load`] does
+    /// from the file (which it reads whole, then decodes with this): the same checks, the
+    /// error without a file name. Every allocation is bounded by `bytes.len()`.
+    ///
+    /// # Errors
+    /// As [`Checkpoint::load`], but for reading the file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint, TrainError> {
+        decode(bytes).map_err(TrainError::Checkpoint)
+    }
 }
 
 fn f32s(x: f32) -> Value {
@@ -574,8 +584,13 @@ fn check_permutation(order: &[usize]) -> Result<(), String> {
     Ok(())
 }
 
-/// A checkpoint from the bytes of a file.
+/// A checkpoint from the bytes of a file, or what is wrong with them (one short line).
 pub(crate) fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
+    decode_any(bytes).map_err(|e| crate::one_line(&e))
+}
+
+/// [`decode`], its errors as they come (they may quote the file: see [`crate::one_line`]).
+fn decode_any(bytes: &[u8]) -> Result<Checkpoint, String> {
     let mut r = Reader(bytes);
     if bytes.is_empty() {
         return Err("the file is empty: not a sigmo checkpoint".into());

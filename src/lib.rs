@@ -37,6 +37,32 @@ pub mod train;
 
 pub use threads::{num_threads, set_num_threads};
 
+/// The longest error message about a file's contents, in characters: what a file holds
+/// (a name, a version, a format string) is quoted, never echoed whole.
+pub(crate) const MAX_ERROR_CHARS: usize = 300;
+
+/// `what` as one line of at most [`MAX_ERROR_CHARS`] characters: control characters (a line
+/// break in a tensor name, an escape sequence in a version) written as escapes, and a tail
+/// past the cap cut to `…`. For errors that quote bytes from a file, which may hold anything.
+pub(crate) fn one_line(what: &str) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    for c in what.chars() {
+        let piece: Vec<char> = if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            vec![c]
+        };
+        if n + piece.len() > MAX_ERROR_CHARS {
+            out.push('…');
+            break;
+        }
+        n += piece.len();
+        out.extend(piece);
+    }
+    out
+}
+
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -337,6 +337,89 @@ pub fn sgemm_gemm_crate(
 pub mod openblas {
     use super::{check_gemm, Layout, LayoutError};
     use std::ffi::{c_char, c_int, CStr};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+    /// Every call into OpenBLAS from this module holds this lock. OpenBLAS's thread count is
+    /// one process-wide setting, and changing it while a call is in flight is a data race
+    /// inside the library (its threaded server reads the count as it splits the work): so
+    /// [`set_num_threads`] takes the lock exclusively and waits for the calls in flight. Calls
+    /// at one thread share the lock; a call at more threads, or at a count other than the one
+    /// set, holds it exclusively (one threaded OpenBLAS call at a time, as before).
+    static LOCK: RwLock<()> = RwLock::new(());
+    /// The calls inside `cblas_sgemm` now (for the tests of the lock).
+    static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+    fn shared() -> RwLockReadGuard<'static, ()> {
+        // The guarded value is `()`: a panic while it was held leaves nothing inconsistent.
+        LOCK.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn exclusive() -> RwLockWriteGuard<'static, ()> {
+        LOCK.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The number of `cblas_sgemm` calls from this module in flight now. A test hook: after
+    /// [`set_num_threads`] returns (and before any other call starts) it is 0.
+    #[doc(hidden)]
+    pub fn calls_in_flight() -> usize {
+        IN_FLIGHT.load(Ordering::SeqCst)
+    }
+
+    /// OpenBLAS's thread count as the library holds it (callers hold the lock).
+    fn count_now() -> usize {
+        // SAFETY: a plain getter of the library's global count, no argument.
+        let n = unsafe { openblas_get_num_threads() };
+        n.max(1) as usize
+    }
+
+    /// Sets the count; callers hold the lock exclusively.
+    fn set_count(n: usize) {
+        let n = n.clamp(1, c_int::MAX as usize) as c_int;
+        // SAFETY: a setter of the library's global thread count, with no pointer argument;
+        // the caller holds `LOCK` exclusively, so no call from this module is in flight.
+        unsafe { openblas_set_num_threads(n) }
+    }
+
+    /// Runs `f` (one call into OpenBLAS) at `threads` threads (`None`: the count set), under
+    /// [`LOCK`]: shared when the count is already `threads` and at most 1, else exclusive,
+    /// with the count raised for the call and set back after it.
+    fn locked<R>(threads: Option<usize>, f: impl FnOnce() -> R) -> R {
+        enum Held {
+            Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
+            /// The lock, and the count to set back after the call (if it was changed).
+            Exclusive(
+                #[allow(dead_code)] RwLockWriteGuard<'static, ()>,
+                Option<usize>,
+            ),
+        }
+        let want = |now: usize| threads.map_or(now, |t| t.max(1));
+        let held = {
+            let g = shared();
+            let now = count_now();
+            if want(now) == now && now <= 1 {
+                Held::Shared(g)
+            } else {
+                drop(g);
+                let g = exclusive();
+                let now = count_now();
+                if want(now) == now {
+                    Held::Exclusive(g, None)
+                } else {
+                    set_count(want(now));
+                    Held::Exclusive(g, Some(now))
+                }
+            }
+        };
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        let r = f();
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        if let Held::Exclusive(_, Some(before)) = held {
+            set_count(before);
+        }
+        drop(held);
+        r
+    }
 
     // Links libopenblas (and its cblas symbols) through blas-src / openblas-src.
     extern crate blas_src;
@@ -397,13 +480,50 @@ pub mod openblas {
             && blas_operand(b).is_some_and(|(_, ld)| fits(ld))
     }
 
-    /// C ← α·A·B + β·C with OpenBLAS's `cblas_sgemm`. With β = 0, C is not read.
+    /// C ← α·A·B + β·C with OpenBLAS's `cblas_sgemm`, at the thread count set
+    /// ([`set_num_threads`]). With β = 0, C is not read.
     ///
     /// # Errors
     /// As [`super::sgemm_matrixmultiply`], and layouts [`accepts`] refuses (callers fall back
     /// to matrixmultiply for those).
     #[allow(clippy::too_many_arguments)]
     pub fn sgemm(
+        alpha: f32,
+        a: &[f32],
+        al: Layout,
+        b: &[f32],
+        bl: Layout,
+        beta: f32,
+        c: &mut [f32],
+        cl: Layout,
+    ) -> Result<(), LayoutError> {
+        sgemm_at(None, alpha, a, al, b, bl, beta, c, cl)
+    }
+
+    /// As [`sgemm`], on `threads` OpenBLAS threads (at least 1) for this call only: the
+    /// count is raised under the lock that every call holds, and set back after it, so that
+    /// no other call from this crate sees it changed.
+    ///
+    /// # Errors
+    /// As [`sgemm`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn sgemm_threads(
+        threads: usize,
+        alpha: f32,
+        a: &[f32],
+        al: Layout,
+        b: &[f32],
+        bl: Layout,
+        beta: f32,
+        c: &mut [f32],
+        cl: Layout,
+    ) -> Result<(), LayoutError> {
+        sgemm_at(Some(threads), alpha, a, al, b, bl, beta, c, cl)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sgemm_at(
+        threads: Option<usize>,
         alpha: f32,
         a: &[f32],
         al: Layout,
@@ -441,45 +561,49 @@ pub mod openblas {
             }
             return Ok(());
         }
-        // SAFETY: `check_gemm` proved every addressed element of A, B and C lies inside its
-        // slice and C addresses no element twice; `accepts` proved each operand is, in
-        // row-major terms, a plain or transposed matrix with a leading dimension at least its
-        // row length that fits c_int, which is exactly what cblas_sgemm reads and writes.
-        unsafe {
-            cblas_sgemm(
-                ROW_MAJOR,
-                ta,
-                tb,
-                m as c_int,
-                n as c_int,
-                k as c_int,
-                alpha,
-                a.as_ptr(),
-                lda as c_int,
-                b.as_ptr(),
-                ldb as c_int,
-                beta,
-                c.as_mut_ptr(),
-                ldc as c_int,
-            );
-        }
+        let cp = c.as_mut_ptr();
+        locked(threads, || {
+            // SAFETY: `check_gemm` proved every addressed element of A, B and C lies inside
+            // its slice and C addresses no element twice; `accepts` proved each operand is, in
+            // row-major terms, a plain or transposed matrix with a leading dimension at least
+            // its row length that fits c_int, which is exactly what cblas_sgemm reads and
+            // writes. C stays mutably borrowed by this function for the whole call, and
+            // `locked` holds LOCK, so the thread count cannot change under the call.
+            unsafe {
+                cblas_sgemm(
+                    ROW_MAJOR,
+                    ta,
+                    tb,
+                    m as c_int,
+                    n as c_int,
+                    k as c_int,
+                    alpha,
+                    a.as_ptr(),
+                    lda as c_int,
+                    b.as_ptr(),
+                    ldb as c_int,
+                    beta,
+                    cp,
+                    ldc as c_int,
+                );
+            }
+        });
         Ok(())
     }
 
-    /// Sets OpenBLAS's thread count (at least 1). It is process-wide: callers must not change
-    /// it while another thread is inside an OpenBLAS call (`sigmo::gemm` serializes that).
+    /// Sets OpenBLAS's thread count (at least 1) for the calls of [`sgemm`]. It is
+    /// process-wide, so this takes the lock every call from this crate holds, exclusively:
+    /// it waits for the calls in flight, and no call starts until it is set. (A program that
+    /// also calls OpenBLAS directly, not through this module, must not race it with that.)
     pub fn set_num_threads(n: usize) {
-        let n = n.clamp(1, c_int::MAX as usize) as c_int;
-        // SAFETY: a setter of the library's global thread count, with no pointer argument;
-        // OpenBLAS allows calling it at any time from the thread that makes BLAS calls.
-        unsafe { openblas_set_num_threads(n) }
+        let _g = exclusive();
+        set_count(n);
     }
 
-    /// OpenBLAS's thread count.
+    /// OpenBLAS's thread count: the one [`sgemm`] runs at.
     pub fn num_threads() -> usize {
-        // SAFETY: a plain getter.
-        let n = unsafe { openblas_get_num_threads() };
-        n.max(1) as usize
+        let _g = shared();
+        count_now()
     }
 
     fn c_text(p: *const c_char) -> String {

@@ -89,10 +89,10 @@ pub fn parse(bytes: &[u8], ndim: u8) -> Result<Idx, String> {
     let magic = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
     let expected = u32::from_be_bytes([0, 0, TYPE_U8, ndim]);
     if magic != expected {
-        let kind = if ndim == 1 {
-            "labels (idx1)"
-        } else {
-            "images (idx3)"
+        let kind = match ndim {
+            1 => "labels (idx1)".to_string(),
+            3 => "images (idx3)".to_string(),
+            d => format!("{d}-dimensional (idx{d})"),
         };
         return Err(format!(
             "wrong magic number 0x{magic:08X}: IDX u8 {kind} files start with 0x{expected:08X}"
@@ -107,11 +107,7 @@ pub fn parse(bytes: &[u8], ndim: u8) -> Result<Idx, String> {
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let shape = dims
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("×");
+    let shape = shape_of(&dims);
     let count = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
@@ -175,6 +171,21 @@ pub fn parse(bytes: &[u8], ndim: u8) -> Result<Idx, String> {
         }
     }
     Ok(Idx { dims, values })
+}
+
+/// The dimensions as `60000×28×28`; past four of them, the first three and the last (an
+/// error message stays one short line whatever the header holds).
+fn shape_of(dims: &[usize]) -> String {
+    let join = |d: &[usize]| {
+        d.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("×")
+    };
+    match dims.len() {
+        0..=4 => join(dims),
+        n => format!("{}×…×{} ({n} dimensions)", join(&dims[..3]), dims[n - 1]),
+    }
 }
 
 /// Encodes u8 values as a raw (uncompressed) IDX file; for tests and tools.

@@ -41,7 +41,12 @@ fn mm(
     raw(sgemm_matrixmultiply, alpha, a, b, beta, c)
 }
 
-/// OpenBLAS, under its thread-count lock (see `crate::openblas::gemm`).
+/// OpenBLAS. Its thread count is one process-wide setting. It stays at 1; a call large enough
+/// to be threaded (≥ PARALLEL_MIN_FLOPS; below that its threading loses, measured 2× slower
+/// at 64×784·784×128) raises it to sigmo's count for the call and sets it back. Both happen
+/// under the lock that every OpenBLAS call of sigmo-kernels holds (exclusively for a threaded
+/// call; one-thread calls share it), and so does
+/// `sigmo_kernels::gemm::openblas::set_num_threads`: no call ever sees the count change.
 #[cfg(feature = "openblas")]
 pub(crate) fn blas(
     alpha: f32,
@@ -50,8 +55,22 @@ pub(crate) fn blas(
     beta: f32,
     c: MatMut<'_>,
 ) -> Result<(), ShapeError> {
+    use std::sync::Once;
+    static INIT: Once = Once::new();
+    INIT.call_once(|| sigmo_kernels::gemm::openblas::set_num_threads(1));
     let threads = threads_for(&a, &b);
-    crate::openblas::gemm(threads, |sgemm| raw(sgemm, alpha, a, b, beta, c))
+    raw(
+        |alpha, ad, al, bd, bl, beta, cd, cl| {
+            sigmo_kernels::gemm::openblas::sgemm_threads(
+                threads, alpha, ad, al, bd, bl, beta, cd, cl,
+            )
+        },
+        alpha,
+        a,
+        b,
+        beta,
+        c,
+    )
 }
 
 /// The `gemm` crate, on sigmo's threads above PARALLEL_MIN_FLOPS (outside rayon workers).

@@ -21,7 +21,7 @@
 //! `route.rs` (which engine runs a call, and on how many threads), `engines.rs` (the calls
 //! into each engine, matrixmultiply's threading), `epilogue.rs` (C ← act(A·B + bias)),
 //! `check.rs` (the self-check `sigmo info` runs), `mat.rs` (the strided views). OpenBLAS's
-//! routing and its lock live in `crate::openblas`.
+//! routing lives in `crate::openblas`, its thread-count lock in `sigmo_kernels::gemm::openblas`.
 
 mod backend;
 mod check;

@@ -137,43 +137,64 @@ fn le_bytes(v: &[f32]) -> Option<Vec<u8>> {
 pub fn load(path: &Path) -> Result<(Mlp, Option<Loss>), NnError> {
     let err = |what: String| NnError::new(format!("{}: {what}", path.display()));
     let buf = crate::atomic::read_regular(path, u64::MAX).map_err(&err)?;
+    decode(&buf).map_err(err)
+}
+
+/// Reads a network from the bytes of a model file, as [`load`] does from the file (which it
+/// reads whole, then decodes with this): the same checks, the error without a file name.
+/// Memory is bounded by `bytes`: every tensor must be there, and the header is capped at
+/// [`MAX_HEADER_BYTES`].
+///
+/// # Errors
+/// As [`load`], but for reading the file.
+pub fn load_bytes(bytes: &[u8]) -> Result<(Mlp, Option<Loss>), NnError> {
+    decode(bytes).map_err(NnError::new)
+}
+
+/// The network in `buf`, or what is wrong with it (one short line, no file name).
+fn decode(buf: &[u8]) -> Result<(Mlp, Option<Loss>), String> {
+    decode_any(buf).map_err(|e| crate::one_line(&e))
+}
+
+/// [`decode`], its errors as they come (they may quote the file: see [`crate::one_line`]).
+fn decode_any(buf: &[u8]) -> Result<(Mlp, Option<Loss>), String> {
     if buf.is_empty() {
-        return Err(err("the file is empty".into()));
+        return Err("the file is empty".into());
     }
     if let Some(n) = buf.get(..8) {
         let n = u64::from_le_bytes(n.try_into().expect("8 bytes"));
         let rest = buf.len() as u64 - 8;
         if n > rest {
-            return Err(err(format!(
+            return Err(format!(
                 "not a safetensors file: its header length is {n} bytes, and {rest} follow"
-            )));
+            ));
         }
         if n > MAX_HEADER_BYTES {
-            return Err(err(format!(
+            return Err(format!(
                 "the safetensors header is {n} bytes: larger than the {MAX_HEADER_BYTES}-byte \
                  cap for a sigmo model's metadata"
-            )));
+            ));
         }
     }
-    let (_, header) = SafeTensors::read_metadata(&buf)
-        .map_err(|e| err(format!("not a safetensors file: {e}")))?;
+    let (_, header) =
+        SafeTensors::read_metadata(buf).map_err(|e| format!("not a safetensors file: {e}"))?;
     let meta = header
         .metadata()
         .clone()
-        .ok_or_else(|| err("no metadata: not a sigmo model".into()))?;
+        .ok_or("no metadata: not a sigmo model")?;
     let get = |k: &str| {
         meta.get(k)
-            .ok_or_else(|| err(format!("metadata has no {k:?}: not a sigmo model")))
+            .ok_or_else(|| format!("metadata has no {k:?}: not a sigmo model"))
     };
     let format = get("format")?;
     if format != FORMAT {
-        return Err(err(format!("format {format:?}, expected {FORMAT:?}")));
+        return Err(format!("format {format:?}, expected {FORMAT:?}"));
     }
     let sizes = get("sizes")?
         .split(',')
         .map(|s| s.trim().parse::<usize>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(format!("bad sizes {:?}: {e}", meta["sizes"])))?;
+        .map_err(|e| format!("bad sizes {:?}: {e}", meta["sizes"]))?;
     let hidden_s = get("hidden")?;
     let hidden = if hidden_s.is_empty() {
         Vec::new()
@@ -182,47 +203,45 @@ pub fn load(path: &Path) -> Result<(Mlp, Option<Loss>), NnError> {
             .split(',')
             .map(|s| s.parse::<Activation>())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| err(format!("bad hidden activations: {e}")))?
+            .map_err(|e| format!("bad hidden activations: {e}"))?
     };
     let output: OutputActivation = get("output")?
         .parse()
-        .map_err(|e| err(format!("bad output activation: {e}")))?;
+        .map_err(|e| format!("bad output activation: {e}"))?;
     let loss = match meta.get("loss") {
-        Some(l) => Some(l.parse::<Loss>().map_err(&err)?),
+        Some(l) => Some(l.parse::<Loss>()?),
         None => None,
     };
     let depth = sizes.len().saturating_sub(1);
     // Each layer's width from its activation, checked before any tensor is read.
     for &a in &hidden {
-        super::check_activation(a).map_err(|e| err(format!("bad hidden activations: {e}")))?;
+        super::check_activation(a).map_err(|e| format!("bad hidden activations: {e}"))?;
     }
-    let width = |l: usize| -> Result<usize, NnError> {
+    let width = |l: usize| -> Result<usize, String> {
         let k = hidden.get(l).map_or(1, |&a| super::pieces(a));
         sizes[l + 1]
             .checked_mul(k)
-            .ok_or_else(|| err(format!("layer {l}: its width overflows")))
+            .ok_or_else(|| format!("layer {l}: its width overflows"))
     };
-    let st = SafeTensors::deserialize(&buf).map_err(|e| err(format!("corrupt tensors: {e}")))?;
+    let st = SafeTensors::deserialize(buf).map_err(|e| format!("corrupt tensors: {e}"))?;
     // The tensors in the file, not the metadata, bound what is reserved.
     if st.len() != 2 * depth {
-        return Err(err(format!(
+        return Err(format!(
             "{} tensors, a {depth}-layer network has {}",
             st.len(),
             2 * depth
-        )));
+        ));
     }
     let mut params = Vec::with_capacity(depth);
     for (l, &fan_in) in sizes.iter().enumerate().take(depth) {
-        let read = |name: String, shape: Vec<usize>| -> Result<Vec<f32>, NnError> {
-            let t = st
-                .tensor(&name)
-                .map_err(|_| err(format!("no tensor {name}")))?;
+        let read = |name: String, shape: Vec<usize>| -> Result<Vec<f32>, String> {
+            let t = st.tensor(&name).map_err(|_| format!("no tensor {name}"))?;
             if t.dtype() != Dtype::F32 || t.shape() != shape.as_slice() {
-                return Err(err(format!(
+                return Err(format!(
                     "tensor {name} is {:?} {:?}, expected F32 {shape:?}",
                     t.dtype(),
                     t.shape()
-                )));
+                ));
             }
             Ok(t.data()
                 .chunks_exact(4)
@@ -234,9 +253,9 @@ pub fn load(path: &Path) -> Result<(Mlp, Option<Loss>), NnError> {
         let b = read(format!("layers.{l}.bias"), vec![wl])?;
         params.push((w, b));
     }
-    let net = Mlp::from_parts(&sizes, &hidden, output, params).map_err(|e| err(e.to_string()))?;
+    let net = Mlp::from_parts(&sizes, &hidden, output, params).map_err(|e| e.to_string())?;
     if let Some(l) = loss {
-        l.check(output).map_err(|e| err(e.to_string()))?;
+        l.check(output).map_err(|e| e.to_string())?;
     }
     Ok((net, loss))
 }

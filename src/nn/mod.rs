@@ -32,7 +32,7 @@ mod update;
 
 pub use backprop::{one_hot, BatchStats, Grads, Workspace};
 pub use init::Init;
-pub use io::{load, save, FORMAT, MAX_HEADER_BYTES};
+pub use io::{load, load_bytes, save, FORMAT, MAX_HEADER_BYTES};
 pub use loss::Loss;
 pub use noise::{Noise, NoiseAt};
 pub use optim::{Optimizer, OptimizerState};
