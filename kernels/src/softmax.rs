@@ -283,25 +283,36 @@ fn softmax_lanes<S: Simd>(s: S, x: &[f32], y: &mut [f32], cols: usize, rows: usi
     s.store_columns(y, cols, rows, &v);
 }
 
-/// Softmax of every row of `cols ≤ 16` columns, `LANES` rows at a time (see
-/// [`softmax_lanes`]).
+/// One group of at most `LANES` short rows: [`log_softmax_lanes`] if `LOG`, else
+/// [`softmax_lanes`]. (A constant, not a function pointer: the callee must inline into the
+/// tier's instantiation, see `crate::drive`.)
 #[inline(always)]
-fn softmax_short_rows<S: Simd>(s: S, x: &[f32], y: &mut [f32], cols: usize) {
-    let step = S::LANES * cols;
-    for (a, b) in x.chunks(step).zip(y.chunks_mut(step)) {
-        softmax_lanes(s, a, b, cols, a.len() / cols);
+fn lanes_of<S: Simd, const LOG: bool>(s: S, x: &[f32], y: &mut [f32], cols: usize) {
+    if LOG {
+        log_softmax_lanes(s, x, y, cols, x.len() / cols)
+    } else {
+        softmax_lanes(s, x, y, cols, x.len() / cols)
     }
 }
 
-/// [`softmax_short_rows`] in place, through a copy of each group of rows.
+/// (Log-)softmax of every row of `cols ≤ 16` columns, `LANES` rows at a time.
 #[inline(always)]
-fn softmax_short_rows_inplace<S: Simd>(s: S, x: &mut [f32], cols: usize) {
+fn short_rows<S: Simd, const LOG: bool>(s: S, x: &[f32], y: &mut [f32], cols: usize) {
+    let step = S::LANES * cols;
+    for (a, b) in x.chunks(step).zip(y.chunks_mut(step)) {
+        lanes_of::<S, LOG>(s, a, b, cols);
+    }
+}
+
+/// [`short_rows`] in place, through a copy of each group of rows.
+#[inline(always)]
+fn short_rows_inplace<S: Simd, const LOG: bool>(s: S, x: &mut [f32], cols: usize) {
     let step = S::LANES * cols;
     let mut copy = [0.0f32; 16 * VLANES];
     for a in x.chunks_mut(step) {
         let c = &mut copy[..a.len()];
         c.copy_from_slice(a);
-        softmax_lanes(s, c, a, cols, c.len() / cols);
+        lanes_of::<S, LOG>(s, c, a, cols);
     }
 }
 
@@ -407,27 +418,6 @@ fn log_softmax_lanes<S: Simd>(s: S, x: &[f32], y: &mut [f32], cols: usize, rows:
     s.store_columns(y, cols, rows, &v);
 }
 
-/// Log-softmax of every row of `cols ≤ 16` columns, `LANES` rows at a time.
-#[inline(always)]
-fn log_softmax_short_rows<S: Simd>(s: S, x: &[f32], y: &mut [f32], cols: usize) {
-    let step = S::LANES * cols;
-    for (a, b) in x.chunks(step).zip(y.chunks_mut(step)) {
-        log_softmax_lanes(s, a, b, cols, a.len() / cols);
-    }
-}
-
-/// [`log_softmax_short_rows`] in place, through a copy of each group of rows.
-#[inline(always)]
-fn log_softmax_short_rows_inplace<S: Simd>(s: S, x: &mut [f32], cols: usize) {
-    let step = S::LANES * cols;
-    let mut copy = [0.0f32; 16 * VLANES];
-    for a in x.chunks_mut(step) {
-        let c = &mut copy[..a.len()];
-        c.copy_from_slice(a);
-        log_softmax_lanes(s, c, a, cols, c.len() / cols);
-    }
-}
-
 /// yᵢ = (xᵢ − m) − ln S: rows of at most 16 elements by [`log_softmax_lanes`], longer ones by
 /// the one-pass normalizer with S and ln S in f64.
 #[inline(always)]
@@ -512,7 +502,7 @@ rows!(
 pub(crate) fn softmax_rows<S: Simd>(s: S, x: &[f32], cols: usize, y: &mut [f32]) {
     check_lengths(x.len(), y.len());
     if S::COLUMNS && (2..=VLANES).contains(&cols) && rows_of(x.len(), cols) > 1 {
-        return softmax_short_rows(s, x, y, cols);
+        return short_rows::<S, false>(s, x, y, cols);
     }
     softmax_rows_each(s, x, cols, y)
 }
@@ -520,7 +510,7 @@ pub(crate) fn softmax_rows<S: Simd>(s: S, x: &[f32], cols: usize, y: &mut [f32])
 #[inline(always)]
 pub(crate) fn softmax_rows_inplace<S: Simd>(s: S, x: &mut [f32], cols: usize) {
     if S::COLUMNS && (2..=VLANES).contains(&cols) && rows_of(x.len(), cols) > 1 {
-        return softmax_short_rows_inplace(s, x, cols);
+        return short_rows_inplace::<S, false>(s, x, cols);
     }
     softmax_rows_each_inplace(s, x, cols)
 }
@@ -543,7 +533,7 @@ rows!(
 pub(crate) fn log_softmax_rows<S: Simd>(s: S, x: &[f32], cols: usize, y: &mut [f32]) {
     check_lengths(x.len(), y.len());
     if (1..=VLANES).contains(&cols) && rows_of(x.len(), cols) > 0 {
-        return log_softmax_short_rows(s, x, y, cols);
+        return short_rows::<S, true>(s, x, y, cols);
     }
     log_softmax_rows_each(s, x, cols, y)
 }
@@ -551,7 +541,7 @@ pub(crate) fn log_softmax_rows<S: Simd>(s: S, x: &[f32], cols: usize, y: &mut [f
 #[inline(always)]
 pub(crate) fn log_softmax_rows_inplace<S: Simd>(s: S, x: &mut [f32], cols: usize) {
     if (1..=VLANES).contains(&cols) && rows_of(x.len(), cols) > 0 {
-        return log_softmax_short_rows_inplace(s, x, cols);
+        return short_rows_inplace::<S, true>(s, x, cols);
     }
     log_softmax_rows_each_inplace(s, x, cols)
 }
