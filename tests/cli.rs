@@ -588,8 +588,20 @@ fn predict_writes_a_non_softmax_models_outputs() {
     let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
     let want = net.predict(&x, 3).unwrap();
     for (n, (_, predicted, p)) in rows.iter().enumerate() {
-        // Sigmoid outputs, exactly as the library computes them.
-        assert_eq!(p.as_slice(), &want[n * 10..(n + 1) * 10]);
+        // Sigmoid outputs as the library computes them: to the bit on the FMA tiers, which
+        // agree; within a few ULP when SIGMO_ISA forces SSE4.1, whose sigmoid rounds
+        // differently (the library's in-process pass and the command may then run different
+        // tiers' products).
+        let w = &want[n * 10..(n + 1) * 10];
+        for (g, e) in p.iter().zip(w) {
+            assert!(
+                (g - e).abs() <= 4.0 * f32::EPSILON * e.abs(),
+                "{p:?} vs {w:?}"
+            );
+        }
+        if std::env::var("SIGMO_ISA").map_or(true, |v| v != "sse4.1") {
+            assert_eq!(p.as_slice(), w);
+        }
         assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));
         assert_eq!(*predicted, sigmo::nn::argmax(p));
     }
