@@ -242,6 +242,22 @@ fn softmax_block<S: Simd>(s: S, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// The column registers of a group of short rows ([`Simd::load_columns`]) and each row's max,
+/// NaN where the row holds one. The max is exact whatever the order (±0 aside, which changes
+/// no output).
+#[inline(always)]
+fn columns_and_max<S: Simd>(s: S, x: &[f32], cols: usize, rows: usize) -> ([S::V; VLANES], S::V) {
+    let mut v = [s.splat(0.0); VLANES];
+    s.load_columns(x, cols, rows, &mut v);
+    let mut m = s.splat(f32::NEG_INFINITY);
+    let mut nan = s.is_nan(s.splat(0.0));
+    for vc in v.iter().take(cols) {
+        nan = s.mask_or(nan, s.is_nan(*vc));
+        m = s.max(*vc, m);
+    }
+    (v, s.select(nan, s.splat(f32::NAN), m))
+}
+
 /// Softmax of `rows ≤ LANES` rows of `cols ≤ 16` columns at once, one row per lane (row `r`
 /// at `x[r·cols..]`), read into column registers and written back through register transposes (AVX-512). Each
 /// lane performs the very operations of [`softmax_block`] on its row, in the same order (the
@@ -251,16 +267,7 @@ fn softmax_block<S: Simd>(s: S, x: &[f32], y: &mut [f32]) {
 #[inline(always)]
 fn softmax_lanes<S: Simd>(s: S, x: &[f32], y: &mut [f32], cols: usize, rows: usize) {
     let zero = s.splat(0.0);
-    let mut v = [zero; VLANES];
-    s.load_columns(x, cols, rows, &mut v);
-    let mut m = s.splat(f32::NEG_INFINITY);
-    let mut nan = s.is_nan(zero);
-    for vc in v.iter().take(cols) {
-        nan = s.mask_or(nan, s.is_nan(*vc));
-        m = s.max(*vc, m);
-    }
-    // The max is exact whatever the order (±0 aside, which changes no output).
-    let m = s.select(nan, s.splat(f32::NAN), m);
+    let (mut v, m) = columns_and_max(s, x, cols, rows);
     let nmin = s.splat(n_min(cols));
     // Column c ≥ cols is a padding lane of the row: an exponential of exactly 0.
     let mut e = [zero; VLANES];
@@ -380,15 +387,7 @@ pub(crate) fn softmax_online_inplace<S: Simd>(s: S, x: &mut [f32]) {
 #[inline(always)]
 fn log_softmax_lanes<S: Simd>(s: S, x: &[f32], y: &mut [f32], cols: usize, rows: usize) {
     let zero = s.splat(0.0);
-    let mut v = [zero; VLANES];
-    s.load_columns(x, cols, rows, &mut v);
-    let mut m = s.splat(f32::NEG_INFINITY);
-    let mut nan = s.is_nan(zero);
-    for vc in v.iter().take(cols) {
-        nan = s.mask_or(nan, s.is_nan(*vc));
-        m = s.max(*vc, m);
-    }
-    let m = s.select(nan, s.splat(f32::NAN), m);
+    let (mut v, m) = columns_and_max(s, x, cols, rows);
     let nmin = s.splat(n_min(cols));
     let mut hi = [zero; VLANES];
     let mut lo = [zero; VLANES];
