@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! peers_sigmo kernels CASES_DIR OUT.json [--reps R]
-//! peers_sigmo train W|N|digits OUT.json --threads T --backend matrixmultiply|openblas
+//! peers_sigmo train W|N|digits OUT.json --threads T --backend sigmo|matrixmultiply|openblas
 //!     [--init INIT.f32] [--quick]
 //! ```
 //!
@@ -207,8 +207,8 @@ fn train(
     let (_, acc) =
         evaluate(&net, &split.test, cfg.loss, threads, backend).map_err(|e| e.to_string())?;
     let rate = split.train.len() as f64 / med;
-    // "sigmo" is the default build's backend, matrixmultiply.
-    let imp = if backend == Backend::MatrixMultiply {
+    // "sigmo" is the trainer's default backend, sigmo's own engine.
+    let imp = if backend == Backend::Sigmo {
         "sigmo".to_string()
     } else {
         format!("sigmo-{}", backend.name())

@@ -19,7 +19,8 @@ pub struct Info {
     pub simd_compiled: bool,
     /// The target architecture this binary was built for.
     pub arch: &'static str,
-    /// The GEMM backend (after `SIGMO_BACKEND`).
+    /// The GEMM backend the `sigmo` command runs (`SIGMO_BACKEND`, else
+    /// [`Backend::for_training`]).
     pub backend: Backend,
     /// The GEMM backends compiled in.
     pub backends: Vec<Backend>,
@@ -46,7 +47,7 @@ impl Info {
     /// the message names the variable.
     pub fn detect() -> Result<Info, String> {
         let k = Kernels::try_best().map_err(|e| e.to_string())?;
-        let backend = Backend::from_env().map_err(|e| e.to_string())?;
+        let backend = Backend::from_env_or(Backend::for_training()).map_err(|e| e.to_string())?;
         crate::threads::from_env()?;
         Ok(Info {
             version: env!("CARGO_PKG_VERSION"),
@@ -95,18 +96,19 @@ impl fmt::Display for Info {
         )?;
         writeln!(
             f,
-            "gemm:      {} (compiled: {})",
+            "gemm:      {} (compiled: {}; the library's default: {})",
             self.backend,
             self.backends
                 .iter()
                 .map(|b| b.name())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            Backend::default()
         )?;
         writeln!(
             f,
-            "small:     products with m or k ≤ {} (under {} flops, rows contiguous) run on \
-             sigmo's unpacked engine on every backend",
+            "engine:    sigmo's own runs every product of the sigmo backend (C rows contiguous) \
+             and, on the others, those with m or k ≤ {} under {} flops",
             crate::gemm::SMALL_MAX_SIDE,
             crate::gemm::PARALLEL_MIN_FLOPS
         )?;

@@ -68,8 +68,8 @@ struct RunArgs {
     /// Threads (default: SIGMO_THREADS, else every core).
     #[arg(long)]
     threads: Option<usize>,
-    /// GEMM backend: matrixmultiply, openblas or gemm (default: SIGMO_BACKEND, else the
-    /// build's default).
+    /// GEMM backend: sigmo, matrixmultiply, openblas or gemm (default: SIGMO_BACKEND, else
+    /// sigmo's own engine).
     #[arg(long)]
     backend: Option<String>,
 }
@@ -320,7 +320,7 @@ fn setup(run: &RunArgs) -> Result<(usize, Backend), Fail> {
     sigmo::set_num_threads(threads);
     let backend = match &run.backend {
         Some(name) => Backend::from_name(name)?,
-        None => Backend::from_env()?,
+        None => Backend::from_env_or(Backend::for_training())?,
     };
     sigmo::kernels::Kernels::try_best()?;
     Ok((threads, backend))
@@ -1166,7 +1166,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
 
 /// `sigmo predict`: the CSV of [`sigmo::predict::csv`] for every image of `--images`.
 fn predict(a: PredictArgs) -> Result<ExitCode, Fail> {
-    let backend = Backend::from_env()?;
+    let backend = Backend::from_env_or(Backend::for_training())?;
     sigmo::kernels::Kernels::try_best()?;
     if let Some(out) = &a.output {
         distinct(

@@ -126,7 +126,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     /// 10 epochs of batches of 32, SGD with η = 0.1 and momentum 0.9 at a constant rate,
     /// no L2, no dropout or input noise, softmax-CE,
-    /// seed 0, every thread, the default backend.
+    /// seed 0, every thread, sigmo's GEMM engine ([`Backend::for_training`]).
     fn default() -> Self {
         TrainConfig {
             epochs: 10,
@@ -137,7 +137,7 @@ impl Default for TrainConfig {
             loss: Loss::SoftmaxCrossEntropy,
             seed: 0,
             threads: 0,
-            backend: Backend::default(),
+            backend: Backend::for_training(),
             kernels: None,
             dropout: Vec::new(),
             input_noise: 0.0,

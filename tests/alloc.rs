@@ -1,7 +1,8 @@
 //! No allocation inside an epoch: a counting global allocator, read from the trainer's own
 //! hooks at the start and the end of each epoch (the batches and the test pass between them).
 //!
-//! sigmo's own code allocates nothing there. On OpenBLAS the count is 0. matrixmultiply
+//! sigmo's own code allocates nothing there: on the sigmo backend (the trainer's default, as
+//! the `sigmo` command runs it) and on OpenBLAS the count is 0. matrixmultiply
 //! allocates its packing buffer on every product (it takes no caller-provided one), so there
 //! the count is exactly one per GEMM call: 3L − 1 per training batch and shard of an L-layer
 //! network (L forward, L for ∂W, L − 1 for δ), L per test chunk and shard.
@@ -151,6 +152,9 @@ fn an_epoch_allocates_nothing_on_one_thread() {
         .into_iter()
         .filter(|b| *b != Backend::GemmCrate) // the gemm crate sizes its own scratch per call
         .collect();
+    // The default command's settings (digits, 64-32-10, batch 32) on its default backend.
+    assert!(backends.contains(&Backend::for_training()));
+    assert_eq!(TrainConfig::default().backend, Backend::for_training());
     for backend in backends {
         for (opt, schedule) in [
             (Optimizer::sgd(0.05, 0.9), Schedule::Constant),

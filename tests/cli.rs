@@ -67,7 +67,7 @@ fn info_reports_gemm_backend_and_threads_and_rejects_bad_values() {
     assert!(
         text.contains(&format!(
             "gemm:      {}",
-            sigmo::gemm::Backend::from_env().unwrap()
+            sigmo::gemm::Backend::from_env_or(sigmo::gemm::Backend::for_training()).unwrap()
         )),
         "{text}"
     );

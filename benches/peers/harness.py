@@ -70,7 +70,7 @@ def command(impl, group, threads, out, quick, reps):
             return [CANDLE, "kernels", TMP, out, "--reps", str(reps)]
         return [PY, PEERS_PY, "kernels", impl, TMP, out, "--reps", str(reps)]
     if impl.startswith("sigmo"):
-        be = "openblas" if impl == "sigmo-openblas" else "matrixmultiply"
+        be = {"sigmo-openblas": "openblas", "sigmo-matrixmultiply": "matrixmultiply"}.get(impl, "sigmo")
         return [SIGMO, "train", group, out, "--threads", str(threads), "--backend", be] + q
     if impl == "candle":
         return [CANDLE, "train", group, out] + q

@@ -66,4 +66,63 @@ fn main() {
             );
         }
     }
+    if want("gemm") {
+        // The unpacked engine against matrixmultiply on small products (flop rates, GFLOP/s).
+        use sigmo_kernels::gemm::{sgemm_matrixmultiply, Layout, SmallGemm};
+        for (m, kk, n, ta) in [
+            (32usize, 64usize, 32usize, false),
+            (64, 32, 32, true),
+            (32, 32, 10, false),
+            (32, 10, 32, false),
+            (64, 64, 64, false),
+            (128, 64, 64, false),
+            (64, 128, 128, false),
+            (128, 128, 128, false),
+            (128, 128, 128, true),
+            (256, 256, 256, false),
+            (128, 256, 10, false),
+            (256, 128, 10, true),
+            (1000, 64, 32, false),
+            (128, 784, 512, false),
+            (128, 512, 256, false),
+            (784, 128, 512, true),
+            (512, 128, 256, true),
+            (64, 1000, 32, true),
+        ] {
+            let a: Vec<f32> = (0..m * kk).map(|i| (i % 13) as f32 * 0.1).collect();
+            let b: Vec<f32> = (0..kk * n).map(|i| (i % 7) as f32 * 0.1).collect();
+            let mut c = vec![0.0f32; m * n];
+            let al = if ta {
+                Layout::row_major(kk, m).t()
+            } else {
+                Layout::row_major(m, kk)
+            };
+            let (bl, cl) = (Layout::row_major(kk, n), Layout::row_major(m, n));
+            let f = 2 * m * kk * n;
+            let small = best(
+                || {
+                    k.sgemm_small(SmallGemm {
+                        alpha: 1.0,
+                        a: &a,
+                        al,
+                        b: &b,
+                        bl,
+                        beta: 0.0,
+                        c: &mut c,
+                        cl,
+                    })
+                    .unwrap()
+                },
+                f,
+            );
+            let mm = best(
+                || sgemm_matrixmultiply(1.0, &a, al, &b, bl, 0.0, &mut c, cl).unwrap(),
+                f,
+            );
+            println!(
+                "gemm {m}x{kk}x{n}{} small {small:.1} mm {mm:.1}",
+                if ta { " Aᵀ" } else { "" }
+            );
+        }
+    }
 }

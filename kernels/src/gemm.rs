@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-pub use crate::gemm_small::{small_gemm_accepts, SmallGemm, SMALL_B_COPY};
+pub use crate::gemm_small::{small_gemm_accepts, SmallGemm, PACK_MIN_ROWS};
 
 /// A strided layout: `rows × cols`, element (i, j) at `i·row_stride + j·col_stride`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

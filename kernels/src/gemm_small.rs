@@ -1,19 +1,22 @@
-//! C ← α·A·B + β·C without packing, for products with a short side: few rows of C (m ≤ 16,
-//! a batch of 10) or a short inner dimension (k ≤ 16, the dW = Xᵀ·δ of such a batch).
-//! Packing both operands, as the blocked engines do on every call, costs there as much as
-//! the product itself.
+//! C ← α·A·B + β·C, sigmo's own engine: B read from column panels (packed on each call) or,
+//! for a C of few rows, in place; A never packed. Written for the products of an MLP (a batch
+//! of 10 to a few hundred rows times a weight matrix, its dW = Xᵀ·δ and its δ·Wᵀ), where the
+//! blocked engines' packing of both operands costs a large share of the product.
 //!
 //! Recipe: 4 rows of C × 2 registers of columns in 8 accumulators (enough independent FMA
 //! chains to hide the FMA latency at two per cycle); for p = 0 … k−1, one load of B's row p
-//! segment per register and a broadcast of A(i, p) per row, then an FMA each. C must have unit
-//! column stride (its rows contiguous), and so must B, or B is at most [`SMALL_B_COPY`]
-//! elements and is copied row-major into a stack buffer first (δ·Wᵀ of a small layer); A may
-//! have any strides (Xᵀ included).
-//! A block of fewer than 4 rows repeats its last row (computed, not stored); the last register
-//! of a row is a partial one (masked on AVX-512).
+//! segment per register and a broadcast of A(i, p) per row, then an FMA each. A C at most one
+//! register wide (10 classes) takes 8 rows × 1 register instead. B is first copied into panels
+//! of that width (zero-padded, 64-byte aligned, in a buffer each thread keeps and reuses) when
+//! C has at least [`PACK_MIN_ROWS`] rows or B's rows are strided (Wᵀ); panel by panel, one
+//! panel stays in L1 while every block of rows reads it. C must have unit column stride (its
+//! rows contiguous); A may have any strides (Xᵀ included).
+//! A block of fewer rows repeats its last row (computed, not stored); the last register of a
+//! row is a partial one (masked on AVX-512) where B is read in place.
 //!
 //! Every element of C is the sum over p in order, one fused multiply-add per term on the FMA
-//! tiers, so Scalar, AVX2 and AVX-512 give the same bits. Accuracy: the ordinary recursive
+//! tiers, whatever the blocking, packing or split of C's rows: so Scalar, AVX2 and AVX-512
+//! give the same bits, and so do one thread and several. Accuracy: the ordinary recursive
 //! sum, |error| ≤ k·ε·Σₚ|A(i,p)·B(p,j)| (+ one rounding for α and one for β).
 
 use crate::gemm::{prepare, Layout, LayoutError};
@@ -23,6 +26,9 @@ use crate::simd::Simd;
 const RB: usize = 4;
 /// Registers of columns per block.
 const NR: usize = 2;
+/// Rows of C per block when C is at most one register wide (n ≤ LANES: 10 classes): one
+/// register of columns, twice the rows, the same 8 accumulators.
+const NARROW_RB: usize = 8;
 
 /// One small product's operands: C ← α·A·B + β·C.
 #[derive(Debug)]
@@ -45,15 +51,10 @@ pub struct SmallGemm<'a> {
     pub cl: Layout,
 }
 
-/// A B of at most this many elements whose rows are not contiguous (a transposed weight
-/// matrix: δ·Wᵀ) is first copied into a stack buffer of this size, row-major.
-pub const SMALL_B_COPY: usize = 4096;
-
-/// Whether the unpacked engine takes these layouts: C's columns contiguous (unit column
-/// stride, or one column), and B's too, or B small enough to be copied so ([`SMALL_B_COPY`]).
-pub fn small_gemm_accepts(bl: Layout, cl: Layout) -> bool {
-    let unit = |l: Layout| l.cols <= 1 || l.col_stride == 1;
-    (unit(bl) || bl.rows.saturating_mul(bl.cols) <= SMALL_B_COPY) && unit(cl)
+/// Whether the engine takes these layouts: C's columns contiguous (unit column stride, or
+/// one column). B may have any layout (its panels are copied from it).
+pub fn small_gemm_accepts(_bl: Layout, cl: Layout) -> bool {
+    cl.cols <= 1 || cl.col_stride == 1
 }
 
 #[inline(always)]
@@ -73,31 +74,11 @@ pub(crate) fn sgemm_small<S: Simd>(s: S, p: SmallGemm<'_>) -> Result<(), LayoutE
     };
     if !small_gemm_accepts(bl, cl) {
         return Err(LayoutError(format!(
-            "the unpacked GEMM needs C with contiguous rows and B so or of at most {SMALL_B_COPY} \
-             elements; B is {}×{} with strides ({}, {}), C has ({}, {})",
-            bl.rows, bl.cols, bl.row_stride, bl.col_stride, cl.row_stride, cl.col_stride
+            "sigmo's GEMM engine needs C with contiguous rows; C is {}×{} with strides ({}, {})",
+            cl.rows, cl.cols, cl.row_stride, cl.col_stride
         )));
     }
     let (m, k, n) = (cl.rows, al.cols, cl.cols);
-    // A B with strided rows (small, as checked): copied row-major first.
-    let mut copy: [f32; SMALL_B_COPY];
-    let (b, bl) = if bl.cols > 1 && bl.col_stride != 1 {
-        copy = [0.0f32; SMALL_B_COPY];
-        for p in 0..k {
-            for j in 0..n {
-                copy[p * n + j] = b[p * bl.row_stride + j * bl.col_stride];
-            }
-        }
-        let packed = Layout {
-            rows: k,
-            cols: n,
-            row_stride: n,
-            col_stride: 1,
-        };
-        (&copy[..k * n], packed)
-    } else {
-        (b, bl)
-    };
     if alpha == 0.0 || k == 0 {
         // A·B contributes nothing (A and B are not read): C ← β·C.
         for i in 0..m {
@@ -110,75 +91,201 @@ pub(crate) fn sgemm_small<S: Simd>(s: S, p: SmallGemm<'_>) -> Result<(), LayoutE
         }
         return Ok(());
     }
-    let l = S::LANES;
-    let width = NR * l;
-    let (va, vb) = (s.splat(alpha), s.splat(beta));
-    let mut i0 = 0;
-    while i0 < m {
-        let rows = (m - i0).min(RB);
-        // Row r of the block reads A's row i0 + min(r, rows − 1).
-        let mut arow = [0usize; RB];
-        for (r, x) in arow.iter_mut().enumerate() {
-            *x = (i0 + r.min(rows - 1)) * al.row_stride;
+    let strided = bl.cols > 1 && bl.col_stride != 1;
+    let run = Run {
+        alpha,
+        beta,
+        a,
+        al,
+        c,
+        cl,
+    };
+    if strided || m >= PACK_MIN_ROWS {
+        // B into panels of `NR` registers' width; the buffer is this thread's, kept between
+        // calls (grown to the largest B seen), so a warm caller allocates nothing.
+        let panel = if n <= S::LANES {
+            S::LANES
+        } else {
+            NR * S::LANES
+        };
+        let need = n.div_ceil(panel) * panel * k;
+        // Taken out of the thread-local and put back (no closure around the kernel: a
+        // closure is compiled without the tier's target features).
+        let mut buf = PANELS.with(std::cell::Cell::take);
+        // 64 bytes of slack, so that the panels can start on a cache line.
+        if buf.len() < need + 16 {
+            buf.resize(need + 16, 0.0);
         }
+        let off = buf.as_ptr().align_offset(64).min(16);
+        pack_b(b, bl, panel, &mut buf[off..off + need]);
+        run.panels::<S>(s, &buf[off..off + need], panel, k, n);
+        PANELS.with(|cell| cell.set(buf));
+        return Ok(());
+    }
+    run.rows::<S>(s, b, bl.row_stride, k, n);
+    Ok(())
+}
+
+/// A C of at least this many rows reads B from panels (packed on each call): below, the
+/// copy costs more than the unaligned loads it saves (measured by `examples/speed.rs gemm`).
+pub const PACK_MIN_ROWS: usize = 24;
+
+thread_local! {
+    /// Each thread's buffer for B's panels ([`sgemm_small`]).
+    static PANELS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Copies B (k × n) into `out` as column panels of `w` columns, panel q holding rows
+/// 0 … k−1 of columns q·w … q·w + w − 1 one after the other, zero beyond column n.
+fn pack_b(b: &[f32], bl: Layout, w: usize, out: &mut [f32]) {
+    let (k, n) = (bl.rows, bl.cols);
+    for (q, panel) in out.chunks_exact_mut(k * w).enumerate() {
+        let j0 = q * w;
+        let cols = (n - j0).min(w);
+        for (p, dst) in panel.chunks_exact_mut(w).enumerate() {
+            let row = p * bl.row_stride + j0 * bl.col_stride;
+            if bl.col_stride == 1 || cols == 1 {
+                dst[..cols].copy_from_slice(&b[row..row + cols]);
+            } else {
+                for (j, d) in dst[..cols].iter_mut().enumerate() {
+                    *d = b[row + j * bl.col_stride];
+                }
+            }
+            dst[cols..].fill(0.0);
+        }
+    }
+}
+
+/// The parts of a call that every block reads: α, β, A and C.
+struct Run<'a> {
+    alpha: f32,
+    beta: f32,
+    a: &'a [f32],
+    al: Layout,
+    c: &'a mut [f32],
+    cl: Layout,
+}
+
+impl Run<'_> {
+    /// C from B's panels (`pack_b`, width `w` = NR registers): panel by panel, so that one
+    /// panel stays in L1 while every block of rows reads it; full, aligned loads.
+    #[inline(always)]
+    fn panels<S: Simd>(mut self, s: S, panels: &[f32], w: usize, k: usize, n: usize) {
+        for (q, panel) in panels.chunks_exact(k * w).enumerate() {
+            let j0 = q * w;
+            let cols = (n - j0).min(w);
+            if w == S::LANES {
+                self.column_block::<S, NARROW_RB, 1, true>(s, panel, w, k, j0, cols);
+            } else {
+                self.column_block::<S, RB, NR, true>(s, panel, w, k, j0, cols);
+            }
+        }
+    }
+
+    /// C from B in place (`b` with row stride `rs`, unit column stride): block row by
+    /// block row, loads masked at the right edge.
+    #[inline(always)]
+    fn rows<S: Simd>(mut self, s: S, b: &[f32], rs: usize, k: usize, n: usize) {
+        let width = NR * S::LANES;
         let mut j0 = 0;
         while j0 < n {
             let cols = (n - j0).min(width);
-            let mut acc = [[s.splat(0.0); NR]; RB];
+            self.column_block::<S, RB, NR, false>(s, &b[j0..], rs, k, j0, cols);
+            j0 += cols;
+        }
+    }
+
+    /// Columns j0 … j0 + cols − 1 of C, every block of RB rows, from `b`: row p of B's
+    /// columns at `b[p·rs..]` (`PADDED`: `NR` full registers there; else `cols` elements).
+    #[inline(always)]
+    fn column_block<S: Simd, const R: usize, const Q: usize, const PADDED: bool>(
+        &mut self,
+        s: S,
+        b: &[f32],
+        rs: usize,
+        k: usize,
+        j0: usize,
+        cols: usize,
+    ) {
+        let l = S::LANES;
+        let (m, al) = (self.cl.rows, self.al);
+        let mut i0 = 0;
+        while i0 < m {
+            let rows = (m - i0).min(R);
+            // Row r of the block reads A's row i0 + min(r, rows − 1).
+            let mut arow = [0usize; R];
+            for (r, x) in arow.iter_mut().enumerate() {
+                *x = (i0 + r.min(rows - 1)) * al.row_stride;
+            }
+            let mut acc = [[s.splat(0.0); Q]; R];
             for p in 0..k {
-                let brow = &b[p * bl.row_stride + j0..][..cols];
+                let brow = &b[p * rs..];
                 // No closures here: a closure is compiled without the tier's target
                 // features, and the intrinsics inside it would not inline.
-                let mut bv = [s.splat(0.0); NR];
+                let mut bv = [s.splat(0.0); Q];
                 for (q, v) in bv.iter_mut().enumerate() {
                     let lo = q * l;
-                    if lo + l <= cols {
+                    if PADDED || lo + l <= cols {
                         *v = s.load(&brow[lo..]);
                     } else if lo < cols {
-                        *v = s.load_partial(&brow[lo..], 0.0);
+                        *v = s.load_partial(&brow[lo..cols], 0.0);
                     }
                 }
                 let ac = p * al.col_stride;
                 for (acc_r, &ar) in acc.iter_mut().zip(&arow) {
-                    let av = s.splat(a[ar + ac]);
+                    let av = s.splat(self.a[ar + ac]);
                     for (x, &bq) in acc_r.iter_mut().zip(&bv) {
                         *x = s.mul_add(av, bq, *x);
                     }
                 }
             }
-            for (r, acc_r) in acc.iter().enumerate().take(rows) {
-                let crow = &mut c[(i0 + r) * cl.row_stride + j0..][..cols];
-                for (q, &x) in acc_r.iter().enumerate() {
-                    let lo = q * l;
-                    if lo >= cols {
-                        break;
-                    }
-                    let full = lo + l <= cols;
-                    let dst = if full {
-                        &mut crow[lo..lo + l]
+            self.store::<S, R, Q>(s, &acc, i0, rows, j0, cols);
+            i0 += rows;
+        }
+    }
+
+    /// C(i0 + r, j0 …) ← α·acc[r] + β·C(i0 + r, j0 …) for the block's `rows` rows.
+    #[inline(always)]
+    fn store<S: Simd, const R: usize, const Q: usize>(
+        &mut self,
+        s: S,
+        acc: &[[S::V; Q]; R],
+        i0: usize,
+        rows: usize,
+        j0: usize,
+        cols: usize,
+    ) {
+        let l = S::LANES;
+        let (va, vb) = (s.splat(self.alpha), s.splat(self.beta));
+        for (r, acc_r) in acc.iter().enumerate().take(rows) {
+            let crow = &mut self.c[(i0 + r) * self.cl.row_stride + j0..][..cols];
+            for (q, &x) in acc_r.iter().enumerate() {
+                let lo = q * l;
+                if lo >= cols {
+                    break;
+                }
+                let full = lo + l <= cols;
+                let dst = if full {
+                    &mut crow[lo..lo + l]
+                } else {
+                    &mut crow[lo..]
+                };
+                let y = if self.beta == 0.0 {
+                    s.mul(va, x)
+                } else {
+                    let old = if full {
+                        s.load(dst)
                     } else {
-                        &mut crow[lo..]
+                        s.load_partial(dst, 0.0)
                     };
-                    let y = if beta == 0.0 {
-                        s.mul(va, x)
-                    } else {
-                        let old = if full {
-                            s.load(dst)
-                        } else {
-                            s.load_partial(dst, 0.0)
-                        };
-                        s.mul_add(vb, old, s.mul(va, x))
-                    };
-                    if full {
-                        s.store(dst, y);
-                    } else {
-                        s.store_partial(dst, y);
-                    }
+                    s.mul_add(vb, old, s.mul(va, x))
+                };
+                if full {
+                    s.store(dst, y);
+                } else {
+                    s.store_partial(dst, y);
                 }
             }
-            j0 += cols;
         }
-        i0 += rows;
     }
-    Ok(())
 }

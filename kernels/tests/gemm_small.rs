@@ -1,11 +1,13 @@
-//! The unpacked small GEMM (`Kernels::sgemm_small`) at every tier: shapes below, at and above
-//! its 4-row × 2-register block, plain and transposed A, β = 0 (C NaN-poisoned: never read)
+//! sigmo's GEMM engine (`Kernels::sgemm_small`) at every tier: shapes below, at and above its
+//! 4-row × 2-register and 8-row × 1-register blocks and its packing threshold (B read in
+//! place, and from panels), plain and transposed A and B, β = 0 (C NaN-poisoned: never read)
 //! and β ≠ 0, against an f64 reference with the K-scaled tolerance 2(K+2)·ε·(|A||B|)ᵢⱼ; the
-//! FMA tiers give the same bits; exact-size allocations for AddressSanitizer; the refusals.
+//! FMA tiers give the same bits, and so does any split of C's rows; exact-size allocations
+//! for AddressSanitizer; the refusals.
 
 mod common;
 
-use sigmo_kernels::gemm::{small_gemm_accepts, Layout, SmallGemm, SMALL_B_COPY};
+use sigmo_kernels::gemm::{small_gemm_accepts, Layout, SmallGemm, PACK_MIN_ROWS};
 
 fn l(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Layout {
     Layout {
@@ -30,7 +32,8 @@ fn fill(n: usize, seed: u64) -> Vec<f32> {
 
 #[test]
 fn every_tier_every_shape_against_f64() {
-    let ms = [1, 3, 4, 5, 9, 10, 16, 17];
+    let ms = [1, 3, 4, 5, 9, 10, 16, 17, 23, 24, 25, 33];
+    assert!(ms.contains(&(PACK_MIN_ROWS - 1)) && ms.contains(&PACK_MIN_ROWS));
     let ks = [1, 2, 7, 10, 16, 33, 784];
     let ns = [1, 2, 7, 8, 15, 16, 17, 30, 31, 32, 33, 64, 100];
     let tiers = common::tiers();
@@ -40,9 +43,6 @@ fn every_tier_every_shape_against_f64() {
         for &k in &ks {
             for &n in &ns {
                 for (trans_a, trans_b) in [(false, false), (true, false), (false, true)] {
-                    if trans_b && k * n > SMALL_B_COPY {
-                        continue;
-                    }
                     for (alpha, beta) in [(1.0f32, 0.0f32), (-0.75, 0.5)] {
                         // A is m×k, row-major or a transposed view of a k×m buffer (Xᵀ).
                         let al = if trans_a {
@@ -174,10 +174,10 @@ fn refusals() {
     let t = common::tiers()[0];
     let a = [1.0f32; 6];
     let mut c = [0.0f32; 6];
-    // A small B with strided columns (a transposed view) is taken (copied); a larger one,
-    // or a C with strided columns, is not.
+    // A B with strided columns (a transposed view) is taken (copied into panels), whatever
+    // its size; a C with strided columns is not.
     assert!(small_gemm_accepts(l(3, 2, 1, 3), l(2, 2, 2, 1)));
-    assert!(!small_gemm_accepts(l(100, 100, 1, 100), l(2, 100, 100, 1)));
+    assert!(small_gemm_accepts(l(100, 100, 1, 100), l(2, 100, 100, 1)));
     assert!(!small_gemm_accepts(l(3, 2, 2, 1), l(2, 2, 1, 2)));
     let (al, bl, cl) = (l(2, 3, 3, 1), l(3, 2, 2, 1), l(2, 2, 1, 2));
     let e = t
@@ -220,4 +220,53 @@ fn refusals() {
         })
         .unwrap_err();
     assert!(e.0.contains("needs"), "{e}");
+}
+
+#[test]
+fn any_split_of_the_rows_gives_the_same_bits() {
+    // C computed whole, and in two parts of rows at every split point: the parts run the
+    // in-place path (fewer than PACK_MIN_ROWS rows) or the panels, and every element must
+    // come out the same, as it does for any thread count.
+    let (m, k, n) = (2 * PACK_MIN_ROWS + 3, 37, 45);
+    for t in common::tiers() {
+        for trans_b in [false, true] {
+            let al = l(m, k, k, 1);
+            let bl = if trans_b {
+                l(k, n, 1, k)
+            } else {
+                l(k, n, n, 1)
+            };
+            let a = fill(al.extent().unwrap(), 5);
+            let b = fill(bl.extent().unwrap(), 6);
+            let c0 = fill(m * n, 7);
+            let run = |rows: std::ops::Range<usize>, c: &mut [f32]| {
+                t.sgemm_small(SmallGemm {
+                    alpha: 0.5,
+                    a: &a[rows.start * k..rows.end * k],
+                    al: l(rows.len(), k, k, 1),
+                    b: &b,
+                    bl,
+                    beta: 2.0,
+                    c: &mut c[rows.start * n..rows.end * n],
+                    cl: l(rows.len(), n, n, 1),
+                })
+                .unwrap()
+            };
+            let mut whole = c0.clone();
+            run(0..m, &mut whole);
+            for split in 1..m {
+                let mut parts = c0.clone();
+                run(0..split, &mut parts);
+                run(split..m, &mut parts);
+                assert!(
+                    whole
+                        .iter()
+                        .zip(&parts)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{:?} Bᵀ {trans_b}: rows split at {split} differ",
+                    t.isa()
+                );
+            }
+        }
+    }
 }

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-/// Environment variable that picks the backend: `matrixmultiply` or `openblas`.
+/// Environment variable that picks the backend: `sigmo`, `matrixmultiply`, `openblas` or
+/// `gemm`.
 pub const BACKEND_ENV: &str = "SIGMO_BACKEND";
 
 /// A backend name that is unknown, or not compiled into this build.
@@ -27,6 +28,12 @@ pub enum Backend {
     /// The `gemm` crate, the engine under faer and candle (cargo feature `gemm-crate`), kept
     /// for comparison (0.19 with its `x86-v4` feature: AVX-512 kernels on stable Rust).
     GemmCrate,
+    /// sigmo's own engine ([`crate::gemm::Engine::Small`]: B packed into column panels, 4×2
+    /// register blocks) for every product whose C has contiguous rows, split by rows over
+    /// sigmo's threads; matrixmultiply for any other C. Always compiled; what the trainer
+    /// runs by default ([`Backend::for_training`]), since it is the fastest at every MLP
+    /// shape measured (README, "GEMM").
+    Sigmo,
 }
 
 impl Default for Backend {
@@ -48,11 +55,19 @@ impl fmt::Display for Backend {
 
 impl Backend {
     /// Every backend, compiled or not.
-    pub const ALL: [Backend; 3] = [
+    pub const ALL: [Backend; 4] = [
         Backend::MatrixMultiply,
         Backend::OpenBlas,
         Backend::GemmCrate,
+        Backend::Sigmo,
     ];
+
+    /// The trainer's backend when neither `--backend` nor `SIGMO_BACKEND` names one:
+    /// [`Backend::Sigmo`], in every build (the cargo features choose [`Backend::default`],
+    /// the library's GEMM).
+    pub fn for_training() -> Backend {
+        Backend::Sigmo
+    }
 
     /// The name `SIGMO_BACKEND` uses.
     pub fn name(&self) -> &'static str {
@@ -60,6 +75,7 @@ impl Backend {
             Backend::MatrixMultiply => "matrixmultiply",
             Backend::OpenBlas => "openblas",
             Backend::GemmCrate => "gemm",
+            Backend::Sigmo => "sigmo",
         }
     }
 
@@ -69,6 +85,7 @@ impl Backend {
             Backend::MatrixMultiply => true,
             Backend::OpenBlas => cfg!(feature = "openblas"),
             Backend::GemmCrate => cfg!(feature = "gemm-crate"),
+            Backend::Sigmo => true,
         }
     }
 
@@ -89,11 +106,10 @@ impl Backend {
             "matrixmultiply" | "mm" => Backend::MatrixMultiply,
             "openblas" | "blas" => Backend::OpenBlas,
             "gemm" | "gemm-crate" => Backend::GemmCrate,
-            _ => {
-                return Err(BackendError(format!(
-                    "unknown GEMM backend {name:?}; use one of: matrixmultiply, openblas, gemm"
-                )))
-            }
+            "sigmo" => Backend::Sigmo,
+            _ => return Err(BackendError(format!(
+                "unknown GEMM backend {name:?}; use one of: sigmo, matrixmultiply, openblas, gemm"
+            ))),
         };
         if !b.is_compiled() {
             return Err(BackendError(format!(
@@ -110,11 +126,19 @@ impl Backend {
     /// # Errors
     /// As [`Backend::from_name`], naming the variable.
     pub fn from_env() -> Result<Backend, BackendError> {
+        Backend::from_env_or(Backend::default())
+    }
+
+    /// `SIGMO_BACKEND` if set (it must name a compiled backend), otherwise `fallback`.
+    ///
+    /// # Errors
+    /// As [`Backend::from_name`], naming the variable.
+    pub fn from_env_or(fallback: Backend) -> Result<Backend, BackendError> {
         match std::env::var(BACKEND_ENV) {
             Ok(v) if !v.trim().is_empty() => {
                 Backend::from_name(&v).map_err(|e| BackendError(format!("{BACKEND_ENV}: {e}")))
             }
-            _ => Ok(Backend::default()),
+            _ => Ok(fallback),
         }
     }
 }

@@ -153,6 +153,46 @@ pub(crate) fn mm_threaded(
     mm(alpha, a, b, beta, c)
 }
 
+/// sigmo's engine at the tier of `k`, split by rows of C over sigmo's threads when large
+/// enough (each worker packs its own copy of B; every element of C is computed the same way
+/// whatever the split, so the bits do not depend on the thread count).
+pub(crate) fn small(
+    k: &sigmo_kernels::Kernels,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+) -> Result<(), ShapeError> {
+    let run = |a: MatRef<'_>, c: MatMut<'_>| {
+        raw(
+            |alpha, a, al, b, bl, beta, c, cl| {
+                k.sgemm_small(sigmo_kernels::gemm::SmallGemm {
+                    alpha,
+                    a,
+                    al,
+                    b,
+                    bl,
+                    beta,
+                    c,
+                    cl,
+                })
+            },
+            alpha,
+            a,
+            b,
+            beta,
+            c,
+        )
+    };
+    let threads = threads_for(&a, &b);
+    if threads > 1 && c.rows() >= 2 * sigmo_kernels::gemm::PACK_MIN_ROWS {
+        let per = c.rows().div_ceil(threads).next_multiple_of(4);
+        return split_rows_run(c, per, &a, &|a_part, c_part| run(a_part, c_part));
+    }
+    run(a, c)
+}
+
 /// Runs `f` on panels of `per` rows of C (and the matching rows of A) on rayon's pool, when C's
 /// rows are separate in memory; on the whole otherwise.
 fn split_rows_run(

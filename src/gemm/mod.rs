@@ -104,25 +104,7 @@ impl Backend {
             Engine::MatrixMultiply => engines::mm_threaded(alpha, a, b, beta, c),
             Engine::OpenBlas => engines::blas(alpha, a, b, beta, c),
             Engine::GemmCrate => engines::gemm_crate(alpha, a, b, beta, c),
-            Engine::Small => engines::raw(
-                |alpha, a, al, b, bl, beta, c, cl| {
-                    k.sgemm_small(sigmo_kernels::gemm::SmallGemm {
-                        alpha,
-                        a,
-                        al,
-                        b,
-                        bl,
-                        beta,
-                        c,
-                        cl,
-                    })
-                },
-                alpha,
-                a,
-                b,
-                beta,
-                c,
-            ),
+            Engine::Small => engines::small(k, alpha, a, b, beta, c),
         }
     }
 }

@@ -12,9 +12,13 @@ pub enum Engine {
     OpenBlas,
     /// The `gemm` crate, threaded on rayon's pool by the crate itself.
     GemmCrate,
-    /// sigmo's unpacked engine (`Kernels::sgemm_small`), on every backend, for products with
-    /// a short side ([`SMALL_MAX_SIDE`]) below [`PARALLEL_MIN_FLOPS`] whose B and C have
-    /// contiguous rows: a batch of 10 times a weight matrix, or the dW = Xᵀ·δ of such a batch.
+    /// sigmo's own engine (`Kernels::sgemm_small`): B packed into column panels (copied
+    /// on each call into a buffer the thread keeps) when C has [`sigmo_kernels::gemm::PACK_MIN_ROWS`]
+    /// rows or more or B's rows are strided, read in place otherwise; 4 rows × 2 registers
+    /// per block. Every product of [`Backend::Sigmo`] whose C has contiguous rows, and on the
+    /// other backends those with a short side ([`SMALL_MAX_SIDE`]) below
+    /// [`PARALLEL_MIN_FLOPS`]: a batch of 10 times a weight matrix, the dW = Xᵀ·δ of such a
+    /// batch, where packing both operands costs as much as the product.
     Small,
 }
 
@@ -27,19 +31,19 @@ pub const PARALLEL_MIN_FLOPS: usize = 1 << 24;
 
 impl Backend {
     /// The engine that runs C ← α·A·B + β·C for these layouts on this backend: sigmo's
-    /// unpacked engine for short products ([`Engine::Small`]); otherwise OpenBLAS where
+    /// engine ([`Engine::Small`]) for every product with contiguous C rows on
+    /// [`Backend::Sigmo`] and for short products on the others; otherwise OpenBLAS where
     /// BLAS can take the layouts (one unit stride per operand, row-major C) and runs kernels
     /// fit for this CPU ([`crate::openblas::routing`]), matrixmultiply otherwise. (Called from inside a rayon worker, OpenBLAS runs on one thread: the two
     /// pools never nest.)
     pub fn engine_for(&self, a: &MatRef<'_>, b: &MatRef<'_>, c: &MatMut<'_>) -> Engine {
+        let accepts = sigmo_kernels::gemm::small_gemm_accepts(b.parts().1, layout_of(c));
         let short = a.rows() <= SMALL_MAX_SIDE || a.cols() <= SMALL_MAX_SIDE;
-        if short
-            && flops(a, b) < PARALLEL_MIN_FLOPS
-            && sigmo_kernels::gemm::small_gemm_accepts(b.parts().1, layout_of(c))
-        {
+        if accepts && (*self == Backend::Sigmo || (short && flops(a, b) < PARALLEL_MIN_FLOPS)) {
             return Engine::Small;
         }
         match self {
+            Backend::Sigmo => Engine::MatrixMultiply,
             Backend::MatrixMultiply => Engine::MatrixMultiply,
             Backend::GemmCrate if cfg!(feature = "gemm-crate") => Engine::GemmCrate,
             Backend::GemmCrate => Engine::MatrixMultiply,
