@@ -15,7 +15,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use sigmo::gemm::{Activation, Backend, MatMut, MatRef};
-use sigmo::kernels::gemm::{sgemm_matrixmultiply, Layout};
+use sigmo::kernels::gemm::{sgemm_matrixmultiply, Gemm, Layout};
 use sigmo::kernels::Kernels;
 use std::hint::black_box;
 use std::time::Duration;
@@ -145,7 +145,17 @@ fn mlp(c: &mut Criterion) {
             BenchmarkId::new("forward A·B/direct-matrixmultiply/t1", &shape),
             |bch| {
                 bch.iter(|| {
-                    sgemm_matrixmultiply(1.0, black_box(&x), xl, &w, wl, 0.0, &mut y, yl).unwrap()
+                    sgemm_matrixmultiply(Gemm {
+                        alpha: 1.0,
+                        a: black_box(&x),
+                        al: xl,
+                        b: &w,
+                        bl: wl,
+                        beta: 0.0,
+                        c: &mut y,
+                        cl: yl,
+                    })
+                    .unwrap()
                 })
             },
         );
@@ -157,17 +167,17 @@ fn mlp(c: &mut Criterion) {
                 BenchmarkId::new("forward A·B/direct-openblas/t1", &shape),
                 |bch| {
                     bch.iter(|| {
-                        sigmo::kernels::gemm::openblas::sgemm(
-                            1.0,
-                            black_box(&x),
-                            xl,
-                            &w,
-                            wl,
-                            0.0,
-                            &mut y,
-                            yl,
-                        )
-                        .unwrap()
+                        let op = Gemm {
+                            alpha: 1.0,
+                            a: black_box(&x),
+                            al: xl,
+                            b: &w,
+                            bl: wl,
+                            beta: 0.0,
+                            c: &mut y,
+                            cl: yl,
+                        };
+                        sigmo::kernels::gemm::openblas::sgemm(op, None).unwrap()
                     })
                 },
             );

@@ -88,7 +88,7 @@ fn run(data: &Dataset, net: &mut Mlp, cfg: &TrainConfig) -> Count {
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The allocations matrixmultiply makes in one epoch: one per GEMM call it runs (products
-/// with a short side run on sigmo's unpacked engine, which allocates nothing), for a network
+/// with a short side run on sigmo's engine, which allocates nothing once warm), for a network
 /// of `sizes`, training batches (shards) of `train_rows` rows and evaluation chunks of
 /// `eval_rows`: per layer a forward X·W and a dW = Xᵀ·δ, and δ·Wᵀ for every layer but the
 /// first; evaluation runs the forward products only.
@@ -192,7 +192,7 @@ fn an_epoch_allocates_nothing_on_one_thread() {
 fn nielsens_network_at_batch_10_allocates_nothing_on_any_backend() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     // 784-30-10 at batch 10: every product has a short side, δ·W₂ᵀ included (its transposed
-    // B is small enough to be copied on the stack), so all run on the unpacked engine.
+    // B is copied into the thread's panels), so all run on sigmo's engine.
     let (n, dim) = (200, 784);
     let features: Vec<f32> = (0..n * dim)
         .map(|i| ((i * 7919) % 255) as f32 / 255.0)

@@ -721,7 +721,7 @@ fn threads_split_by_columns_when_b_is_larger() {
 }
 
 #[test]
-fn short_products_run_on_the_small_engine_on_every_backend() {
+fn short_products_run_on_sigmos_engine_on_every_backend() {
     // Nielsen's network at batch 10: the forward X·W (10×784·784×30), dW = Xᵀ·δ
     // (784×10·10×30) and δ·Wᵀ (W's transpose, a strided B copied into panels) have a short
     // side; a product without one runs on sigmo's engine on the sigmo backend only.
@@ -740,7 +740,7 @@ fn short_products_run_on_the_small_engine_on_every_backend() {
             let cm = MatMut::new(&mut c, m, n).unwrap();
             let engine = be.engine_for(&a.view(), &b.view(), &cm);
             assert_eq!(
-                engine == Engine::Small,
+                engine == Engine::Sigmo,
                 small,
                 "{be} {m}×{k}×{n}: {engine:?}"
             );

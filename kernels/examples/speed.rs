@@ -67,8 +67,8 @@ fn main() {
         }
     }
     if want("gemm") {
-        // The unpacked engine against matrixmultiply on small products (flop rates, GFLOP/s).
-        use sigmo_kernels::gemm::{sgemm_matrixmultiply, Layout, SmallGemm};
+        // sigmo's engine against matrixmultiply on small products (flop rates, GFLOP/s).
+        use sigmo_kernels::gemm::{sgemm_matrixmultiply, Gemm, Layout};
         for (m, kk, n, ta) in [
             (32usize, 64usize, 32usize, false),
             (64, 32, 32, true),
@@ -101,7 +101,7 @@ fn main() {
             let f = 2 * m * kk * n;
             let small = best(
                 || {
-                    k.sgemm_small(SmallGemm {
+                    k.sgemm(Gemm {
                         alpha: 1.0,
                         a: &a,
                         al,
@@ -116,11 +116,23 @@ fn main() {
                 f,
             );
             let mm = best(
-                || sgemm_matrixmultiply(1.0, &a, al, &b, bl, 0.0, &mut c, cl).unwrap(),
+                || {
+                    sgemm_matrixmultiply(Gemm {
+                        alpha: 1.0,
+                        a: &a,
+                        al,
+                        b: &b,
+                        bl,
+                        beta: 0.0,
+                        c: &mut c,
+                        cl,
+                    })
+                    .unwrap()
+                },
                 f,
             );
             println!(
-                "gemm {m}x{kk}x{n}{} small {small:.1} mm {mm:.1}",
+                "gemm {m}x{kk}x{n}{} sigmo {small:.1} mm {mm:.1}",
                 if ta { " Aᵀ" } else { "" }
             );
         }

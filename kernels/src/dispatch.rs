@@ -4,7 +4,7 @@
 use crate::activation::Activation;
 use crate::isa::{Isa, IsaError};
 use crate::simd::scalar::Scalar;
-use crate::{dropout, epilogue, exp, gemm_small, maxout, reduce, relu, sigmoid, softmax, tanh};
+use crate::{dropout, epilogue, exp, gemm_panels, maxout, reduce, relu, sigmoid, softmax, tanh};
 use std::sync::OnceLock;
 
 /// The kernels bound to one [`Isa`] tier.
@@ -294,13 +294,14 @@ kernel_table! {
     fn dot(x: &[f32], y: &[f32]) -> f32 = reduce::dot;
     /// y ← a·x + y (one fused multiply-add per element). Panics if the lengths differ.
     fn axpy(a: f32, x: &[f32], y: &mut [f32]) = reduce::axpy;
-    /// C ← α·A·B + β·C without packing, for a short side (m or k ≤ 16): see
-    /// [`crate::gemm::SmallGemm`]. The FMA tiers give the same bits.
+    /// C ← α·A·B + β·C on sigmo's own engine: B in column panels, 4×2-register blocks (the
+    /// recipe and its accuracy: `gemm_panels.rs`). The FMA tiers give the same bits, and so
+    /// does any split of C's rows.
     ///
     /// # Errors
     /// Shapes that do not chain, views that leave their slices, an output that overlaps
-    /// itself, or B or C without contiguous rows ([`crate::gemm::small_gemm_accepts`]).
-    fn sgemm_small(p: crate::gemm::SmallGemm<'_>) -> Result<(), crate::gemm::LayoutError> = gemm_small::sgemm_small;
+    /// itself, or C without contiguous rows ([`crate::gemm::panel_gemm_accepts`]).
+    fn sgemm(p: crate::gemm::Gemm<'_>) -> Result<(), crate::gemm::LayoutError> = gemm_panels::sgemm_panels;
 
     /// Maxout: `y[i]` ← the largest of row i of the row-major `x` with `k` columns (the k
     /// pieces of unit i side by side). Ties go to the first piece (−0.0 before +0.0 stays

@@ -10,7 +10,29 @@
 
 use std::fmt;
 
-pub use crate::gemm_small::{small_gemm_accepts, SmallGemm, PACK_MIN_ROWS};
+pub use crate::gemm_panels::{panel_gemm_accepts, PACK_MIN_ROWS};
+
+/// One product's operands, C ← α·A·B + β·C, each matrix as its slice and [`Layout`]: what
+/// every engine entry point of this module takes.
+#[derive(Debug)]
+pub struct Gemm<'a> {
+    /// α.
+    pub alpha: f32,
+    /// A's elements (m × k).
+    pub a: &'a [f32],
+    /// A's layout.
+    pub al: Layout,
+    /// B's elements (k × n).
+    pub b: &'a [f32],
+    /// B's layout.
+    pub bl: Layout,
+    /// β; with β = 0, C is not read (NaN in C stays out of the result).
+    pub beta: f32,
+    /// C's elements (m × n).
+    pub c: &'a mut [f32],
+    /// C's layout.
+    pub cl: Layout,
+}
 
 /// A strided layout: `rows × cols`, element (i, j) at `i·row_stride + j·col_stride`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,17 +179,17 @@ pub(crate) fn prepare(
 /// # Errors
 /// Shapes that do not chain, views that leave their slices, an output layout that overlaps
 /// itself.
-#[allow(clippy::too_many_arguments)]
-pub fn sgemm_matrixmultiply(
-    alpha: f32,
-    a: &[f32],
-    al: Layout,
-    b: &[f32],
-    bl: Layout,
-    beta: f32,
-    c: &mut [f32],
-    cl: Layout,
-) -> Result<(), LayoutError> {
+pub fn sgemm_matrixmultiply(p: Gemm<'_>) -> Result<(), LayoutError> {
+    let Gemm {
+        alpha,
+        a,
+        al,
+        b,
+        bl,
+        beta,
+        c,
+        cl,
+    } = p;
     let Some((al, bl, cl)) = prepare(al, a.len(), bl, b.len(), cl, c.len())? else {
         return Ok(());
     };
@@ -220,18 +242,17 @@ impl SendPtr {
 ///
 /// # Errors
 /// As [`sgemm_matrixmultiply`].
-#[allow(clippy::too_many_arguments)]
-pub fn sgemm_matrixmultiply_column_panels(
-    alpha: f32,
-    a: &[f32],
-    al: Layout,
-    b: &[f32],
-    bl: Layout,
-    beta: f32,
-    c: &mut [f32],
-    cl: Layout,
-    panels: usize,
-) -> Result<(), LayoutError> {
+pub fn sgemm_matrixmultiply_column_panels(p: Gemm<'_>, panels: usize) -> Result<(), LayoutError> {
+    let Gemm {
+        alpha,
+        a,
+        al,
+        b,
+        bl,
+        beta,
+        c,
+        cl,
+    } = p;
     use rayon::prelude::*;
     let Some((al, bl, cl)) = prepare(al, a.len(), bl, b.len(), cl, c.len())? else {
         return Ok(());
@@ -239,7 +260,16 @@ pub fn sgemm_matrixmultiply_column_panels(
     if al.cols == 0 {
         // K = 0: C ← β·C, B is not read. (The panel offsets below would step B's pointer past
         // its allocation, which is undefined even when nothing is read.)
-        return sgemm_matrixmultiply(alpha, a, al, b, bl, beta, c, cl);
+        return sgemm_matrixmultiply(Gemm {
+            alpha,
+            a,
+            al,
+            b,
+            bl,
+            beta,
+            c,
+            cl,
+        });
     }
     let width = cl.cols.div_ceil(panels.max(1)).next_multiple_of(16);
     let starts: Vec<usize> = (0..cl.cols).step_by(width).collect();
@@ -280,18 +310,17 @@ pub fn sgemm_matrixmultiply_column_panels(
 /// # Errors
 /// As [`sgemm_matrixmultiply`].
 #[cfg(feature = "gemm-crate")]
-#[allow(clippy::too_many_arguments)]
-pub fn sgemm_gemm_crate(
-    alpha: f32,
-    a: &[f32],
-    al: Layout,
-    b: &[f32],
-    bl: Layout,
-    beta: f32,
-    c: &mut [f32],
-    cl: Layout,
-    threads: usize,
-) -> Result<(), LayoutError> {
+pub fn sgemm_gemm_crate(p: Gemm<'_>, threads: usize) -> Result<(), LayoutError> {
+    let Gemm {
+        alpha,
+        a,
+        al,
+        b,
+        bl,
+        beta,
+        c,
+        cl,
+    } = p;
     let Some((al, bl, cl)) = prepare(al, a.len(), bl, b.len(), cl, c.len())? else {
         return Ok(());
     };
@@ -335,7 +364,7 @@ pub fn sgemm_gemm_crate(
 /// OpenBLAS, through CBLAS (feature `openblas`).
 #[cfg(feature = "openblas")]
 pub mod openblas {
-    use super::{check_gemm, Layout, LayoutError};
+    use super::{check_gemm, Gemm, Layout, LayoutError};
     use std::ffi::{c_char, c_int, CStr};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -480,59 +509,25 @@ pub mod openblas {
             && blas_operand(b).is_some_and(|(_, ld)| fits(ld))
     }
 
-    /// C ← α·A·B + β·C with OpenBLAS's `cblas_sgemm`, at the thread count set
-    /// ([`set_num_threads`]). With β = 0, C is not read.
+    /// C ← α·A·B + β·C with OpenBLAS's `cblas_sgemm`, on `threads` OpenBLAS threads for
+    /// this call only (`None`: at the count set, [`set_num_threads`]). A count other than the
+    /// one set is raised under the lock that every call holds, and set back after the call,
+    /// so that no other call from this crate sees it changed. With β = 0, C is not read.
     ///
     /// # Errors
     /// As [`super::sgemm_matrixmultiply`], and layouts [`accepts`] refuses (callers fall back
     /// to matrixmultiply for those).
-    #[allow(clippy::too_many_arguments)]
-    pub fn sgemm(
-        alpha: f32,
-        a: &[f32],
-        al: Layout,
-        b: &[f32],
-        bl: Layout,
-        beta: f32,
-        c: &mut [f32],
-        cl: Layout,
-    ) -> Result<(), LayoutError> {
-        sgemm_at(None, alpha, a, al, b, bl, beta, c, cl)
-    }
-
-    /// As [`sgemm`], on `threads` OpenBLAS threads (at least 1) for this call only: the
-    /// count is raised under the lock that every call holds, and set back after it, so that
-    /// no other call from this crate sees it changed.
-    ///
-    /// # Errors
-    /// As [`sgemm`].
-    #[allow(clippy::too_many_arguments)]
-    pub fn sgemm_threads(
-        threads: usize,
-        alpha: f32,
-        a: &[f32],
-        al: Layout,
-        b: &[f32],
-        bl: Layout,
-        beta: f32,
-        c: &mut [f32],
-        cl: Layout,
-    ) -> Result<(), LayoutError> {
-        sgemm_at(Some(threads), alpha, a, al, b, bl, beta, c, cl)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn sgemm_at(
-        threads: Option<usize>,
-        alpha: f32,
-        a: &[f32],
-        al: Layout,
-        b: &[f32],
-        bl: Layout,
-        beta: f32,
-        c: &mut [f32],
-        cl: Layout,
-    ) -> Result<(), LayoutError> {
+    pub fn sgemm(p: Gemm<'_>, threads: Option<usize>) -> Result<(), LayoutError> {
+        let Gemm {
+            alpha,
+            a,
+            al,
+            b,
+            bl,
+            beta,
+            c,
+            cl,
+        } = p;
         check_gemm(al, a.len(), bl, b.len(), cl, c.len())?;
         if !accepts(al, bl, cl) {
             return Err(LayoutError(

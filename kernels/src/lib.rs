@@ -82,7 +82,7 @@ mod epilogue;
 mod exp;
 pub mod fpflags;
 pub mod gemm;
-mod gemm_small;
+mod gemm_panels;
 mod isa;
 mod log;
 mod maxout;

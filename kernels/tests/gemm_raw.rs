@@ -1,7 +1,27 @@
 //! The raw GEMM entry points (the crate's only FFI `unsafe`): edge layouts with exact-size
 //! allocations, so that AddressSanitizer sees any access outside them; and the refusals.
 
-use sigmo_kernels::gemm::{sgemm_matrixmultiply, Layout};
+use sigmo_kernels::gemm::{sgemm_matrixmultiply, Gemm, Layout};
+
+/// A non-capturing closure with the operands as eight arguments (what the tests below call),
+/// building the engines' [`Gemm`] and running `$engine` on it.
+macro_rules! positional {
+    ($p:ident => $engine:expr) => {
+        |alpha, a, al, b, bl, beta, c, cl| {
+            let $p = Gemm {
+                alpha,
+                a,
+                al,
+                b,
+                bl,
+                beta,
+                c,
+                cl,
+            };
+            $engine
+        }
+    };
+}
 
 type Raw = fn(
     f32,
@@ -16,13 +36,18 @@ type Raw = fn(
 
 fn engines() -> Vec<(&'static str, Raw)> {
     #[allow(unused_mut)]
-    let mut v: Vec<(&'static str, Raw)> = vec![("matrixmultiply", sgemm_matrixmultiply)];
+    let mut v: Vec<(&'static str, Raw)> =
+        vec![("matrixmultiply", positional!(p => sgemm_matrixmultiply(p)))];
     #[cfg(feature = "openblas")]
-    v.push(("openblas", sigmo_kernels::gemm::openblas::sgemm));
+    v.push((
+        "openblas",
+        positional!(p => sigmo_kernels::gemm::openblas::sgemm(p, None)),
+    ));
     #[cfg(feature = "gemm-crate")]
-    v.push(("gemm", |al, a, b, bl, c, beta, d, cl| {
-        sigmo_kernels::gemm::sgemm_gemm_crate(al, a, b, bl, c, beta, d, cl, 1)
-    }));
+    v.push((
+        "gemm",
+        positional!(p => sigmo_kernels::gemm::sgemm_gemm_crate(p, 1)),
+    ));
     v
 }
 
@@ -155,7 +180,17 @@ fn column_panels_in_exact_allocations() {
         for p in [1usize, 2, 3, 8] {
             let (a, b) = (exact(al), exact(bl));
             let mut c = vec![f32::NAN; cl.extent().unwrap()];
-            panels(1.0, &a, al, &b, bl, 0.0, &mut c, cl, p).unwrap();
+            let op = Gemm {
+                alpha: 1.0,
+                a: &a,
+                al,
+                b: &b,
+                bl,
+                beta: 0.0,
+                c: &mut c,
+                cl,
+            };
+            panels(op, p).unwrap();
             for i in 0..cl.rows {
                 for j in 0..cl.cols {
                     assert_eq!(
@@ -168,18 +203,17 @@ fn column_panels_in_exact_allocations() {
         }
     }
     let mut c = vec![0.0; 4];
-    assert!(panels(
-        1.0,
-        &[0.0; 4],
-        l(2, 2, 2, 1),
-        &[0.0; 4],
-        l(2, 2, 2, 1),
-        0.0,
-        &mut c,
-        l(2, 2, 1, 1),
-        2
-    )
-    .is_err());
+    let op = Gemm {
+        alpha: 1.0,
+        a: &[0.0; 4],
+        al: l(2, 2, 2, 1),
+        b: &[0.0; 4],
+        bl: l(2, 2, 2, 1),
+        beta: 0.0,
+        c: &mut c,
+        cl: l(2, 2, 1, 1),
+    };
+    assert!(panels(op, 2).is_err());
 }
 
 #[test]
@@ -190,7 +224,17 @@ fn column_panels_with_k_zero_never_step_past_b() {
     for p in [1usize, 2, 4] {
         let (al, bl, cl) = (l(3, 0, 0, 1), l(0, 40, 0, usize::MAX / 64), l(3, 40, 40, 1));
         let mut c: Vec<f32> = (0..cl.extent().unwrap()).map(|i| i as f32).collect();
-        panels(1.0, &[], al, &[], bl, 0.5, &mut c, cl, p).unwrap();
+        let op = Gemm {
+            alpha: 1.0,
+            a: &[],
+            al,
+            b: &[],
+            bl,
+            beta: 0.5,
+            c: &mut c,
+            cl,
+        };
+        panels(op, p).unwrap();
         for (i, &v) in c.iter().enumerate() {
             assert_eq!(v, 0.5 * i as f32, "{p} panels");
         }

@@ -1,5 +1,5 @@
-//! The GEMM wrappers' `unsafe` (kernels/src/gemm.rs) and the unpacked GEMM
-//! (kernels/src/gemm_small.rs) under Miri, on the scalar tier: small shapes in exact-size
+//! The GEMM wrappers' `unsafe` (kernels/src/gemm.rs) and sigmo's GEMM engine
+//! (kernels/src/gemm_panels.rs) under Miri, on the scalar tier: small shapes in exact-size
 //! allocations, strided and transposed views, k = 0, empty outputs, one row or column, β = 0
 //! over NaN, and the column-panel split across rayon's threads. Miri checks every pointer the
 //! wrappers build and every access matrixmultiply makes through them (bounds, provenance,
@@ -10,7 +10,7 @@
 //! intrinsics, hence the scalar tier.
 
 use sigmo_kernels::gemm::{
-    sgemm_matrixmultiply, sgemm_matrixmultiply_column_panels, Layout, LayoutError, SmallGemm,
+    sgemm_matrixmultiply, sgemm_matrixmultiply_column_panels, Gemm, Layout, LayoutError,
 };
 use sigmo_kernels::{Isa, Kernels};
 
@@ -72,12 +72,12 @@ fn cases() -> Vec<(Layout, Layout, Layout)> {
         (l(0, 3, 3, 1), l(3, 4, 4, 1), l(0, 4, 4, 1)), // m = 0
         (l(3, 2, 2, 1), l(2, 0, 0, 1), l(3, 0, 0, 1)), // n = 0
         (l(17, 3, 3, 1), l(3, 18, 18, 1), l(17, 18, 18, 1)), // a block and a partial one
+        (l(25, 3, 3, 1), l(3, 18, 18, 1), l(25, 18, 18, 1)), // sigmo's engine packs B here
+        (l(9, 3, 1, 9), l(3, 18, 1, 3), l(9, 18, 18, 1)), // Aᵀ and a strided B (packed)
     ]
 }
 
-type Engine = Box<
-    dyn Fn(f32, &[f32], Layout, &[f32], Layout, f32, &mut [f32], Layout) -> Result<(), LayoutError>,
->;
+type Engine = Box<dyn Fn(Gemm<'_>) -> Result<(), LayoutError>>;
 
 fn engines() -> Vec<(&'static str, Engine)> {
     let k = Kernels::new(Isa::Scalar).expect("the scalar tier runs everywhere");
@@ -86,32 +86,16 @@ fn engines() -> Vec<(&'static str, Engine)> {
         (
             // Refusals and k = 0 return before any worker starts.
             "matrixmultiply, column panels",
-            Box::new(|alpha, a, al, b, bl, beta, c, cl| {
-                sgemm_matrixmultiply_column_panels(alpha, a, al, b, bl, beta, c, cl, 2)
-            }),
+            Box::new(|p| sgemm_matrixmultiply_column_panels(p, 2)),
         ),
-        (
-            "small (scalar)",
-            Box::new(move |alpha, a, al, b, bl, beta, c, cl| {
-                k.sgemm_small(SmallGemm {
-                    alpha,
-                    a,
-                    al,
-                    b,
-                    bl,
-                    beta,
-                    c,
-                    cl,
-                })
-            }),
-        ),
+        ("sigmo (scalar)", Box::new(move |p| k.sgemm(p))),
     ]
 }
 
 /// Runs every case of [`cases`] through `engine` and compares with the reference.
 fn check_cases(name: &str, engine: &Engine) {
     for (n, &(al, bl, cl)) in cases().iter().enumerate() {
-        if name.starts_with("small") && !sigmo_kernels::gemm::small_gemm_accepts(bl, cl) {
+        if name.starts_with("sigmo") && !sigmo_kernels::gemm::panel_gemm_accepts(bl, cl) {
             continue;
         }
         let (a, b) = (exact(al, 1), exact(bl, 2));
@@ -122,8 +106,17 @@ fn check_cases(name: &str, engine: &Engine) {
                 c.iter_mut().for_each(|x| *x = f32::NAN);
             }
             let want = reference(alpha, (&a, al), (&b, bl), beta, (&c, cl));
-            engine(alpha, &a, al, &b, bl, beta, &mut c, cl)
-                .unwrap_or_else(|e| panic!("{name}, case {n}: {e}"));
+            engine(Gemm {
+                alpha,
+                a: &a,
+                al,
+                b: &b,
+                bl,
+                beta,
+                c: &mut c,
+                cl,
+            })
+            .unwrap_or_else(|e| panic!("{name}, case {n}: {e}"));
             for (idx, (&got, &w)) in c.iter().zip(&want).enumerate() {
                 // Elements C does not address keep their old value (NaN included).
                 let same = got == w || got.is_nan() && w.is_nan();
@@ -150,16 +143,24 @@ fn every_view_in_exact_allocations_gives_the_reference() {
 #[test]
 fn column_panels_across_rayon_threads() {
     for panels in [2, 3] {
-        let engine: Engine = Box::new(move |alpha, a, al, b, bl, beta, c, cl| {
-            sgemm_matrixmultiply_column_panels(alpha, a, al, b, bl, beta, c, cl, panels)
-        });
+        let engine: Engine = Box::new(move |p| sgemm_matrixmultiply_column_panels(p, panels));
         check_cases(&format!("{panels} column panels"), &engine);
         // 40 columns: panels of 32 and 8 columns, or of 16, 16 and 8.
         let (al, bl, cl) = (l(2, 3, 3, 1), l(3, 40, 40, 1), l(2, 40, 40, 1));
         let (a, b) = (exact(al, 1), exact(bl, 2));
         let mut c = exact(cl, 3);
         let want = reference(1.0, (&a, al), (&b, bl), 0.0, (&c, cl));
-        engine(1.0, &a, al, &b, bl, 0.0, &mut c, cl).unwrap();
+        engine(Gemm {
+            alpha: 1.0,
+            a: &a,
+            al,
+            b: &b,
+            bl,
+            beta: 0.0,
+            c: &mut c,
+            cl,
+        })
+        .unwrap();
         assert_eq!(c, want, "{panels} panels of 40 columns");
     }
 }
@@ -170,16 +171,16 @@ fn k_zero_reads_neither_a_nor_b_even_from_empty_slices() {
         for beta in [0.0, 3.0] {
             let cl = l(2, 3, 3, 1);
             let mut c = vec![f32::NAN, 1.0, 2.0, 3.0, 4.0, 5.0];
-            engine(
-                1.0,
-                &[],
-                l(2, 0, 0, 1),
-                &[],
-                l(0, 3, 3, 1),
+            engine(Gemm {
+                alpha: 1.0,
+                a: &[],
+                al: l(2, 0, 0, 1),
+                b: &[],
+                bl: l(0, 3, 3, 1),
                 beta,
-                &mut c,
+                c: &mut c,
                 cl,
-            )
+            })
             .unwrap_or_else(|e| panic!("{name}: {e}"));
             if beta == 0.0 {
                 assert_eq!(c, [0.0; 6], "{name}: β = 0 overwrites C");
@@ -205,7 +206,16 @@ fn views_that_leave_their_slices_or_overlap_are_refused_before_any_access() {
     for (name, engine) in engines() {
         for (n, &(al, alen, bl, blen, cl, clen)) in bad.iter().enumerate() {
             let mut c = vec![7.0f32; clen];
-            let r = engine(1.0, &a[..alen], al, &b[..blen], bl, 0.0, &mut c, cl);
+            let r = engine(Gemm {
+                alpha: 1.0,
+                a: &a[..alen],
+                al,
+                b: &b[..blen],
+                bl,
+                beta: 0.0,
+                c: &mut c,
+                cl,
+            });
             let e = r.expect_err(&format!("{name}, case {n} was accepted"));
             assert!(!e.to_string().is_empty());
             assert!(
@@ -216,16 +226,16 @@ fn views_that_leave_their_slices_or_overlap_are_refused_before_any_access() {
     }
     // A stride whose extent overflows the address space.
     let mut c = vec![0.0f32; 6];
-    let e = sgemm_matrixmultiply(
-        1.0,
-        &a,
-        l(3, 2, usize::MAX / 2, 1),
-        &b,
-        l(2, 3, 3, 1),
-        0.0,
-        &mut c,
-        l(3, 3, 3, 1),
-    )
+    let e = sgemm_matrixmultiply(Gemm {
+        alpha: 1.0,
+        a: &a,
+        al: l(3, 2, usize::MAX / 2, 1),
+        b: &b,
+        bl: l(2, 3, 3, 1),
+        beta: 0.0,
+        c: &mut c,
+        cl: l(3, 3, 3, 1),
+    })
     .expect_err("an overflowing extent");
     assert!(e.to_string().contains("overflows"), "{e}");
 }

@@ -1,13 +1,26 @@
 //! OpenBLAS's thread count is set under the same lock that every OpenBLAS call of this crate
 //! holds: `set_num_threads` waits for the calls in flight, and a call at its own thread count
-//! (`sgemm_threads`) leaves the count as it found it. One test, so that nothing else in this
-//! binary calls OpenBLAS meanwhile.
+//! (`sgemm` with `Some(threads)`) leaves the count as it found it. One test, so that nothing
+//! else in this binary calls OpenBLAS meanwhile.
 #![cfg(feature = "openblas")]
 
-use sigmo_kernels::gemm::openblas::{
-    calls_in_flight, num_threads, set_num_threads, sgemm, sgemm_threads,
-};
-use sigmo_kernels::gemm::Layout;
+use sigmo_kernels::gemm::openblas::{calls_in_flight, num_threads, set_num_threads, sgemm};
+use sigmo_kernels::gemm::{Gemm, Layout};
+
+/// C ← A·B (all three `l`) with OpenBLAS on `threads` (`None`: the count set).
+fn mul(threads: Option<usize>, a: &[f32], b: &[f32], c: &mut [f32], l: Layout) {
+    let op = Gemm {
+        alpha: 1.0,
+        a,
+        al: l,
+        b,
+        bl: l,
+        beta: 0.0,
+        c,
+        cl: l,
+    };
+    sgemm(op, threads).unwrap();
+}
 use std::time::{Duration, Instant};
 
 fn square(n: usize, seed: u32) -> Vec<f32> {
@@ -25,12 +38,12 @@ fn the_thread_count_changes_only_between_calls() {
     set_num_threads(1);
     assert_eq!(num_threads(), 1);
     let mut want = vec![0.0f32; n * n];
-    sgemm(1.0, &a, l, &b, l, 0.0, &mut want, l).unwrap();
+    mul(None, &a, &b, &mut want, l);
 
     std::thread::scope(|s| {
         let worker = s.spawn(|| {
             let mut c = vec![0.0f32; n * n];
-            sgemm_threads(1, 1.0, &a, l, &b, l, 0.0, &mut c, l).unwrap();
+            mul(Some(1), &a, &b, &mut c, l);
             c
         });
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -56,26 +69,34 @@ fn the_thread_count_changes_only_between_calls() {
 
     // A call at its own count sets the count back after it.
     let mut c = vec![0.0f32; n * n];
-    sgemm_threads(1, 1.0, &a, l, &b, l, 0.0, &mut c, l).unwrap();
+    mul(Some(1), &a, &b, &mut c, l);
     assert_eq!(c, want);
-    assert_eq!(num_threads(), 2, "sgemm_threads(1) left the count changed");
+    assert_eq!(
+        num_threads(),
+        2,
+        "a call at 1 thread left the count changed"
+    );
     set_num_threads(1);
-    sgemm_threads(2, 1.0, &a, l, &b, l, 0.0, &mut c, l).unwrap();
-    assert_eq!(num_threads(), 1, "sgemm_threads(2) left the count changed");
+    mul(Some(2), &a, &b, &mut c, l);
+    assert_eq!(
+        num_threads(),
+        1,
+        "a call at 2 threads left the count changed"
+    );
 
     // Setters racing one-thread and threaded calls: every product stays right.
     let small = 96;
     let sl = Layout::row_major(small, small);
     let (sa, sb) = (square(small, 3), square(small, 4));
     let mut swant = vec![0.0f32; small * small];
-    sgemm(1.0, &sa, sl, &sb, sl, 0.0, &mut swant, sl).unwrap();
+    mul(None, &sa, &sb, &mut swant, sl);
     std::thread::scope(|s| {
         for t in 0..3usize {
             let (sa, sb, swant) = (&sa, &sb, &swant);
             s.spawn(move || {
                 for i in 0..40 {
                     let mut c = vec![0.0f32; small * small];
-                    sgemm_threads(1 + (t + i) % 2, 1.0, sa, sl, sb, sl, 0.0, &mut c, sl).unwrap();
+                    mul(Some(1 + (t + i) % 2), sa, sb, &mut c, sl);
                     assert!(
                         c.iter()
                             .zip(swant)

@@ -28,7 +28,7 @@ pub enum Backend {
     /// The `gemm` crate, the engine under faer and candle (cargo feature `gemm-crate`), kept
     /// for comparison (0.19 with its `x86-v4` feature: AVX-512 kernels on stable Rust).
     GemmCrate,
-    /// sigmo's own engine ([`crate::gemm::Engine::Small`]: B packed into column panels, 4×2
+    /// sigmo's own engine ([`crate::gemm::Engine::Sigmo`]: B packed into column panels, 4×2
     /// register blocks) for every product whose C has contiguous rows, split by rows over
     /// sigmo's threads; matrixmultiply for any other C. Always compiled; what the trainer
     /// runs by default ([`Backend::for_training`]), since it is the fastest at every MLP
@@ -107,9 +107,11 @@ impl Backend {
             "openblas" | "blas" => Backend::OpenBlas,
             "gemm" | "gemm-crate" => Backend::GemmCrate,
             "sigmo" => Backend::Sigmo,
-            _ => return Err(BackendError(format!(
+            _ => {
+                return Err(BackendError(format!(
                 "unknown GEMM backend {name:?}; use one of: sigmo, matrixmultiply, openblas, gemm"
-            ))),
+            )))
+            }
         };
         if !b.is_compiled() {
             return Err(BackendError(format!(

@@ -2,33 +2,31 @@
 
 use super::route::threads_for;
 use super::{MatMut, MatRef, ShapeError};
-use sigmo_kernels::gemm::{sgemm_matrixmultiply, Layout};
+use sigmo_kernels::gemm::{sgemm_matrixmultiply, Gemm};
 
-/// Calls a raw engine entry point of `sigmo_kernels::gemm` on the views' parts.
-pub(crate) fn raw<F>(
-    engine: F,
+/// Runs a raw engine entry point of `sigmo_kernels::gemm` on the views' parts.
+pub(crate) fn raw(
+    engine: impl FnOnce(Gemm<'_>) -> Result<(), sigmo_kernels::gemm::LayoutError>,
     alpha: f32,
     a: MatRef<'_>,
     b: MatRef<'_>,
     beta: f32,
     mut c: MatMut<'_>,
-) -> Result<(), ShapeError>
-where
-    F: FnOnce(
-        f32,
-        &[f32],
-        Layout,
-        &[f32],
-        Layout,
-        f32,
-        &mut [f32],
-        Layout,
-    ) -> Result<(), sigmo_kernels::gemm::LayoutError>,
-{
-    let (ad, al) = a.parts();
-    let (bd, bl) = b.parts();
-    let (cd, cl) = c.parts();
-    engine(alpha, ad, al, bd, bl, beta, cd, cl).map_err(|e| ShapeError::new(e.to_string()))
+) -> Result<(), ShapeError> {
+    let (a, al) = a.parts();
+    let (b, bl) = b.parts();
+    let (c, cl) = c.parts();
+    engine(Gemm {
+        alpha,
+        a,
+        al,
+        b,
+        bl,
+        beta,
+        c,
+        cl,
+    })
+    .map_err(|e| ShapeError::new(e.to_string()))
 }
 
 fn mm(
@@ -60,11 +58,7 @@ pub(crate) fn blas(
     INIT.call_once(|| sigmo_kernels::gemm::openblas::set_num_threads(1));
     let threads = threads_for(&a, &b);
     raw(
-        |alpha, ad, al, bd, bl, beta, cd, cl| {
-            sigmo_kernels::gemm::openblas::sgemm_threads(
-                threads, alpha, ad, al, bd, bl, beta, cd, cl,
-            )
-        },
+        |p| sigmo_kernels::gemm::openblas::sgemm(p, Some(threads)),
         alpha,
         a,
         b,
@@ -84,9 +78,7 @@ pub(crate) fn gemm_crate(
 ) -> Result<(), ShapeError> {
     let t = threads_for(&a, &b);
     raw(
-        |alpha, ad, al, bd, bl, beta, cd, cl| {
-            sigmo_kernels::gemm::sgemm_gemm_crate(alpha, ad, al, bd, bl, beta, cd, cl, t)
-        },
+        |p| sigmo_kernels::gemm::sgemm_gemm_crate(p, t),
         alpha,
         a,
         b,
@@ -132,11 +124,7 @@ pub(crate) fn mm_threaded(
     let b_larger = b.rows() * b.cols() > a.rows() * a.cols();
     if threads > 1 && b_larger && c.cols() >= 2 * 16 {
         return raw(
-            |alpha, ad, al, bd, bl, beta, cd, cl| {
-                sigmo_kernels::gemm::sgemm_matrixmultiply_column_panels(
-                    alpha, ad, al, bd, bl, beta, cd, cl, threads,
-                )
-            },
+            |p| sigmo_kernels::gemm::sgemm_matrixmultiply_column_panels(p, threads),
             alpha,
             a,
             b,
@@ -156,7 +144,7 @@ pub(crate) fn mm_threaded(
 /// sigmo's engine at the tier of `k`, split by rows of C over sigmo's threads when large
 /// enough (each worker packs its own copy of B; every element of C is computed the same way
 /// whatever the split, so the bits do not depend on the thread count).
-pub(crate) fn small(
+pub(crate) fn sigmo(
     k: &sigmo_kernels::Kernels,
     alpha: f32,
     a: MatRef<'_>,
@@ -164,27 +152,7 @@ pub(crate) fn small(
     beta: f32,
     c: MatMut<'_>,
 ) -> Result<(), ShapeError> {
-    let run = |a: MatRef<'_>, c: MatMut<'_>| {
-        raw(
-            |alpha, a, al, b, bl, beta, c, cl| {
-                k.sgemm_small(sigmo_kernels::gemm::SmallGemm {
-                    alpha,
-                    a,
-                    al,
-                    b,
-                    bl,
-                    beta,
-                    c,
-                    cl,
-                })
-            },
-            alpha,
-            a,
-            b,
-            beta,
-            c,
-        )
-    };
+    let run = |a: MatRef<'_>, c: MatMut<'_>| raw(|p| k.sgemm(p), alpha, a, b, beta, c);
     let threads = threads_for(&a, &b);
     if threads > 1 && c.rows() >= 2 * sigmo_kernels::gemm::PACK_MIN_ROWS {
         let per = c.rows().div_ceil(threads).next_multiple_of(4);

@@ -79,7 +79,7 @@ impl Backend {
         self.gemm_with(&k, alpha, a, b, beta, c)
     }
 
-    /// As [`Backend::gemm`], with sigmo's own engine ([`Engine::Small`]) at the tier of `k`
+    /// As [`Backend::gemm`], with sigmo's own engine ([`Engine::Sigmo`]) at the tier of `k`
     /// (what the network's workspace calls: the tier is chosen once, by the caller).
     ///
     /// # Errors
@@ -104,7 +104,7 @@ impl Backend {
             Engine::MatrixMultiply => engines::mm_threaded(alpha, a, b, beta, c),
             Engine::OpenBlas => engines::blas(alpha, a, b, beta, c),
             Engine::GemmCrate => engines::gemm_crate(alpha, a, b, beta, c),
-            Engine::Small => engines::small(k, alpha, a, b, beta, c),
+            Engine::Sigmo => engines::sigmo(k, alpha, a, b, beta, c),
         }
     }
 }

@@ -12,18 +12,18 @@ pub enum Engine {
     OpenBlas,
     /// The `gemm` crate, threaded on rayon's pool by the crate itself.
     GemmCrate,
-    /// sigmo's own engine (`Kernels::sgemm_small`): B packed into column panels (copied
+    /// sigmo's own engine (`Kernels::sgemm`): B packed into column panels (copied
     /// on each call into a buffer the thread keeps) when C has [`sigmo_kernels::gemm::PACK_MIN_ROWS`]
     /// rows or more or B's rows are strided, read in place otherwise; 4 rows × 2 registers
     /// per block. Every product of [`Backend::Sigmo`] whose C has contiguous rows, and on the
     /// other backends those with a short side ([`SMALL_MAX_SIDE`]) below
     /// [`PARALLEL_MIN_FLOPS`]: a batch of 10 times a weight matrix, the dW = Xᵀ·δ of such a
     /// batch, where packing both operands costs as much as the product.
-    Small,
+    Sigmo,
 }
 
 /// A product whose m (rows of C) or k (inner dimension) is at most this runs on
-/// [`Engine::Small`] where its layouts allow: packing then costs as much as the product.
+/// [`Engine::Sigmo`] where its layouts allow: packing then costs as much as the product.
 pub const SMALL_MAX_SIDE: usize = 16;
 
 /// Below this many flops (2·m·n·k) a GEMM runs on one thread: waking a worker costs more.
@@ -31,16 +31,16 @@ pub const PARALLEL_MIN_FLOPS: usize = 1 << 24;
 
 impl Backend {
     /// The engine that runs C ← α·A·B + β·C for these layouts on this backend: sigmo's
-    /// engine ([`Engine::Small`]) for every product with contiguous C rows on
+    /// engine ([`Engine::Sigmo`]) for every product with contiguous C rows on
     /// [`Backend::Sigmo`] and for short products on the others; otherwise OpenBLAS where
     /// BLAS can take the layouts (one unit stride per operand, row-major C) and runs kernels
     /// fit for this CPU ([`crate::openblas::routing`]), matrixmultiply otherwise. (Called from inside a rayon worker, OpenBLAS runs on one thread: the two
     /// pools never nest.)
     pub fn engine_for(&self, a: &MatRef<'_>, b: &MatRef<'_>, c: &MatMut<'_>) -> Engine {
-        let accepts = sigmo_kernels::gemm::small_gemm_accepts(b.parts().1, layout_of(c));
+        let accepts = sigmo_kernels::gemm::panel_gemm_accepts(b.parts().1, layout_of(c));
         let short = a.rows() <= SMALL_MAX_SIDE || a.cols() <= SMALL_MAX_SIDE;
         if accepts && (*self == Backend::Sigmo || (short && flops(a, b) < PARALLEL_MIN_FLOPS)) {
-            return Engine::Small;
+            return Engine::Sigmo;
         }
         match self {
             Backend::Sigmo => Engine::MatrixMultiply,

@@ -19,7 +19,7 @@
 //! give the same bits, and so do one thread and several. Accuracy: the ordinary recursive
 //! sum, |error| ≤ k·ε·Σₚ|A(i,p)·B(p,j)| (+ one rounding for α and one for β).
 
-use crate::gemm::{prepare, Layout, LayoutError};
+use crate::gemm::{prepare, Gemm, Layout, LayoutError};
 use crate::simd::Simd;
 
 /// Rows of C per block.
@@ -30,36 +30,15 @@ const NR: usize = 2;
 /// register of columns, twice the rows, the same 8 accumulators.
 const NARROW_RB: usize = 8;
 
-/// One small product's operands: C ← α·A·B + β·C.
-#[derive(Debug)]
-pub struct SmallGemm<'a> {
-    /// α.
-    pub alpha: f32,
-    /// A's elements and layout (m × k, any strides).
-    pub a: &'a [f32],
-    /// A's layout.
-    pub al: Layout,
-    /// B's elements (k × n, unit column stride).
-    pub b: &'a [f32],
-    /// B's layout.
-    pub bl: Layout,
-    /// β; with β = 0, C is not read.
-    pub beta: f32,
-    /// C's elements (m × n, unit column stride).
-    pub c: &'a mut [f32],
-    /// C's layout.
-    pub cl: Layout,
-}
-
 /// Whether the engine takes these layouts: C's columns contiguous (unit column stride, or
 /// one column). B may have any layout (its panels are copied from it).
-pub fn small_gemm_accepts(_bl: Layout, cl: Layout) -> bool {
+pub fn panel_gemm_accepts(_bl: Layout, cl: Layout) -> bool {
     cl.cols <= 1 || cl.col_stride == 1
 }
 
 #[inline(always)]
-pub(crate) fn sgemm_small<S: Simd>(s: S, p: SmallGemm<'_>) -> Result<(), LayoutError> {
-    let SmallGemm {
+pub(crate) fn sgemm_panels<S: Simd>(s: S, p: Gemm<'_>) -> Result<(), LayoutError> {
+    let Gemm {
         alpha,
         a,
         al,
@@ -72,7 +51,7 @@ pub(crate) fn sgemm_small<S: Simd>(s: S, p: SmallGemm<'_>) -> Result<(), LayoutE
     let Some((al, bl, cl)) = prepare(al, a.len(), bl, b.len(), cl, c.len())? else {
         return Ok(());
     };
-    if !small_gemm_accepts(bl, cl) {
+    if !panel_gemm_accepts(bl, cl) {
         return Err(LayoutError(format!(
             "sigmo's GEMM engine needs C with contiguous rows; C is {}×{} with strides ({}, {})",
             cl.rows, cl.cols, cl.row_stride, cl.col_stride
@@ -131,7 +110,7 @@ pub(crate) fn sgemm_small<S: Simd>(s: S, p: SmallGemm<'_>) -> Result<(), LayoutE
 pub const PACK_MIN_ROWS: usize = 24;
 
 thread_local! {
-    /// Each thread's buffer for B's panels ([`sgemm_small`]).
+    /// Each thread's buffer for B's panels ([`Kernels::sgemm`]).
     static PANELS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 

@@ -1,4 +1,4 @@
-//! sigmo's GEMM engine (`Kernels::sgemm_small`) at every tier: shapes below, at and above its
+//! sigmo's GEMM engine (`Kernels::sgemm`) at every tier: shapes below, at and above its
 //! 4-row × 2-register and 8-row × 1-register blocks and its packing threshold (B read in
 //! place, and from panels), plain and transposed A and B, β = 0 (C NaN-poisoned: never read)
 //! and β ≠ 0, against an f64 reference with the K-scaled tolerance 2(K+2)·ε·(|A||B|)ᵢⱼ; the
@@ -7,7 +7,7 @@
 
 mod common;
 
-use sigmo_kernels::gemm::{small_gemm_accepts, Layout, SmallGemm, PACK_MIN_ROWS};
+use sigmo_kernels::gemm::{panel_gemm_accepts, Gemm, Layout, PACK_MIN_ROWS};
 
 fn l(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Layout {
     Layout {
@@ -69,7 +69,7 @@ fn every_tier_every_shape_against_f64() {
                         let mut first: Option<(bool, Vec<f32>)> = None;
                         for t in &tiers {
                             let mut c = c0.clone();
-                            t.sgemm_small(SmallGemm {
+                            t.sgemm(Gemm {
                                 alpha,
                                 a: &a,
                                 al,
@@ -148,7 +148,7 @@ fn exact_allocations_and_empty_shapes() {
             let a = vec![1.0f32; al.extent().unwrap()];
             let b = vec![2.0f32; bl.extent().unwrap()];
             let mut c = vec![7.0f32; cl.extent().unwrap()];
-            t.sgemm_small(SmallGemm {
+            t.sgemm(Gemm {
                 alpha: 1.0,
                 a: &a,
                 al,
@@ -176,12 +176,12 @@ fn refusals() {
     let mut c = [0.0f32; 6];
     // A B with strided columns (a transposed view) is taken (copied into panels), whatever
     // its size; a C with strided columns is not.
-    assert!(small_gemm_accepts(l(3, 2, 1, 3), l(2, 2, 2, 1)));
-    assert!(small_gemm_accepts(l(100, 100, 1, 100), l(2, 100, 100, 1)));
-    assert!(!small_gemm_accepts(l(3, 2, 2, 1), l(2, 2, 1, 2)));
+    assert!(panel_gemm_accepts(l(3, 2, 1, 3), l(2, 2, 2, 1)));
+    assert!(panel_gemm_accepts(l(100, 100, 1, 100), l(2, 100, 100, 1)));
+    assert!(!panel_gemm_accepts(l(3, 2, 2, 1), l(2, 2, 1, 2)));
     let (al, bl, cl) = (l(2, 3, 3, 1), l(3, 2, 2, 1), l(2, 2, 1, 2));
     let e = t
-        .sgemm_small(SmallGemm {
+        .sgemm(Gemm {
             alpha: 1.0,
             a: &a,
             al,
@@ -195,7 +195,7 @@ fn refusals() {
     assert!(e.0.contains("contiguous rows"), "{e}");
     // Shapes that do not chain, and a C slice too short.
     let e = t
-        .sgemm_small(SmallGemm {
+        .sgemm(Gemm {
             alpha: 1.0,
             a: &a,
             al: l(2, 3, 3, 1),
@@ -208,7 +208,7 @@ fn refusals() {
         .unwrap_err();
     assert!(e.0.contains("cannot multiply"), "{e}");
     let e = t
-        .sgemm_small(SmallGemm {
+        .sgemm(Gemm {
             alpha: 1.0,
             a: &a,
             al: l(2, 3, 3, 1),
@@ -240,7 +240,7 @@ fn any_split_of_the_rows_gives_the_same_bits() {
             let b = fill(bl.extent().unwrap(), 6);
             let c0 = fill(m * n, 7);
             let run = |rows: std::ops::Range<usize>, c: &mut [f32]| {
-                t.sgemm_small(SmallGemm {
+                t.sgemm(Gemm {
                     alpha: 0.5,
                     a: &a[rows.start * k..rows.end * k],
                     al: l(rows.len(), k, k, 1),
