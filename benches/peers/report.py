@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-NAMES = {"sigmo": "sigmo", "sigmo-openblas": "sigmo (OpenBLAS)", "pytorch": "PyTorch",
+NAMES = {"sigmo": "sigmo", "sigmo-matrixmultiply": "sigmo (matrixmultiply)", "sigmo-openblas": "sigmo (OpenBLAS)", "pytorch": "PyTorch",
          "jax": "JAX", "numpy": "numpy", "scikit-learn": "scikit-learn", "candle": "candle"}
 PEERS = ["pytorch", "jax", "numpy", "scikit-learn", "candle"]
 KERNEL_COLS = ["sigmo", "pytorch", "jax", "numpy", "candle"]

@@ -71,6 +71,9 @@ fn main() {
         use sigmo_kernels::gemm::{sgemm_matrixmultiply, Gemm, Layout};
         for (m, kk, n, ta) in [
             (32usize, 64usize, 32usize, false),
+            (32, 64, 256, false),
+            (64, 32, 256, true),
+            (256, 32, 10, true),
             (64, 32, 32, true),
             (32, 32, 10, false),
             (32, 10, 32, false),
