@@ -684,6 +684,23 @@ fn check_resume(
     data("the test set", test, from.test_data())
 }
 
+/// Grows the GEMM panel buffer of every worker of the current pool to the largest B a step
+/// of `net` on shards of `rows` rows multiplies (W, δ and Wᵀ of every layer), so that no batch
+/// allocates one later, whichever worker runs which shard.
+fn reserve_panels(net: &Mlp, rows: usize) {
+    let shapes: Vec<(usize, usize)> = (0..net.depth())
+        .flat_map(|l| {
+            let (fan_in, width) = (net.sizes()[l], net.width(l));
+            [(fan_in, width), (rows, width), (width, fan_in)]
+        })
+        .collect();
+    rayon::broadcast(|_| {
+        for &(k, n) in &shapes {
+            sigmo_kernels::gemm::reserve_panels(k, n);
+        }
+    });
+}
+
 /// The trainer's pool of `threads` workers, started once per thread count and kept: a new
 /// pool per call would pay for starting threads, and their first-use setup, every time.
 fn pool(threads: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, TrainError> {
@@ -834,6 +851,7 @@ fn run(
     let mut shards = (0..n_shards)
         .map(|_| Shard::new(net, cap, cfg.backend, k).and_then(|sh| sh.noisy(&noise)))
         .collect::<Result<Vec<_>, _>>()?;
+    reserve_panels(net, cap);
     // A fresh run, or the state a checkpoint left: the weights, the optimizer's moments and
     // steps, the batch order and its RNG, the history.
     let (mut opt, mut order, mut history) = match ck.from {
@@ -1094,7 +1112,10 @@ pub fn evaluate(
     let mut shards = (0..n)
         .map(|_| Shard::new(net, rows.div_ceil(n), backend, k))
         .collect::<Result<Vec<_>, _>>()?;
-    let s = pool(threads)?.install(|| evaluate_in(net, data, loss, &mut shards))?;
+    let s = pool(threads)?.install(|| {
+        reserve_panels(net, rows.div_ceil(n));
+        evaluate_in(net, data, loss, &mut shards)
+    })?;
     let len = data.len() as f64;
     Ok((s.loss / len, s.correct as f64 / len))
 }

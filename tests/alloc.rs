@@ -152,7 +152,7 @@ fn an_epoch_allocates_nothing_on_one_thread() {
         .into_iter()
         .filter(|b| *b != Backend::GemmCrate) // the gemm crate sizes its own scratch per call
         .collect();
-    // The default command's settings (digits, 64-32-10, batch 32) on its default backend.
+    // The default command's settings (digits, 64-256-10, batch 32) on its default backend.
     assert!(backends.contains(&Backend::for_training()));
     assert_eq!(TrainConfig::default().backend, Backend::for_training());
     for backend in backends {
@@ -160,7 +160,7 @@ fn an_epoch_allocates_nothing_on_one_thread() {
             (Optimizer::sgd(0.05, 0.9), Schedule::Constant),
             (Optimizer::adam(0.001), Schedule::Cosine),
         ] {
-            let mut net = Mlp::builder(&[64, 32, 10])
+            let mut net = Mlp::builder(&[64, 256, 10])
                 .hidden(Activation::Relu)
                 .output(OutputActivation::Softmax)
                 .build()
@@ -178,7 +178,7 @@ fn an_epoch_allocates_nothing_on_one_thread() {
             let batches = s.train.len().div_ceil(32);
             assert_eq!(c.batches, 3 * batches);
             let rows = batch_rows(s.train.len(), 32);
-            let want = expected(backend, packing_buffers(&[64, 32, 10], &rows, &rows));
+            let want = expected(backend, packing_buffers(&[64, 256, 10], &rows, &rows));
             assert_eq!(
                 c.per_epoch,
                 vec![want; 3],

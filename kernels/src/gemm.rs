@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-pub use crate::gemm_panels::{panel_gemm_accepts, PACK_MIN_ROWS};
+pub use crate::gemm_panels::{panel_gemm_accepts, reserve_panels, PACK_MIN_ROWS};
 
 /// One product's operands, C ← α·A·B + β·C, each matrix as its slice and [`Layout`]: what
 /// every engine entry point of this module takes.

@@ -110,8 +110,27 @@ pub(crate) fn sgemm_panels<S: Simd>(s: S, p: Gemm<'_>) -> Result<(), LayoutError
 pub const PACK_MIN_ROWS: usize = 24;
 
 thread_local! {
-    /// Each thread's buffer for B's panels ([`Kernels::sgemm`]).
+    /// Each thread's buffer for B's panels ([`sgemm_panels`]).
     static PANELS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Grows the calling thread's panel buffer to hold a B of `k × n` at any tier, so that no
+/// product whose B is at most that large allocates on this thread from then on. (A thread
+/// otherwise grows its buffer at the first product larger than any before: a trainer calls
+/// this on each of its workers at the start, so that no batch allocates.)
+pub fn reserve_panels(k: usize, n: usize) {
+    // The widest panel of any tier is 32 columns (two AVX-512 registers), plus the slack for
+    // alignment.
+    let need = n
+        .div_ceil(32)
+        .saturating_mul(32)
+        .saturating_mul(k)
+        .saturating_add(16);
+    let mut buf = PANELS.with(std::cell::Cell::take);
+    if buf.len() < need {
+        buf.resize(need, 0.0);
+    }
+    PANELS.with(|cell| cell.set(buf));
 }
 
 /// Copies B (k × n) into `out` as column panels of `w` columns, panel q holding rows
