@@ -51,6 +51,7 @@ fn square(c: &mut Criterion) {
                 g.bench_function(BenchmarkId::new(format!("{be}/t{t}"), n), |bch| {
                     bch.iter(|| {
                         be.gemm(
+                            &Kernels::best(),
                             1.0,
                             MatRef::new(black_box(&a), n, n).unwrap(),
                             MatRef::new(&b, n, n).unwrap(),
@@ -93,6 +94,7 @@ fn mlp(c: &mut Criterion) {
                     |bch| {
                         bch.iter(|| {
                             be.gemm(
+                                &Kernels::best(),
                                 1.0,
                                 MatRef::new(black_box(&x), m, k).unwrap(),
                                 MatRef::new(&w, k, n).unwrap(),
@@ -108,6 +110,7 @@ fn mlp(c: &mut Criterion) {
                     |bch| {
                         bch.iter(|| {
                             be.gemm(
+                                &Kernels::best(),
                                 1.0,
                                 MatRef::new(black_box(&x), m, k).unwrap().t(),
                                 MatRef::new(&d, m, n).unwrap(),
@@ -123,6 +126,7 @@ fn mlp(c: &mut Criterion) {
                     |bch| {
                         bch.iter(|| {
                             be.gemm(
+                                &Kernels::best(),
                                 1.0,
                                 MatRef::new(black_box(&d), m, n).unwrap(),
                                 MatRef::new(&w, k, n).unwrap().t(),
@@ -203,6 +207,7 @@ fn epilogue(c: &mut Criterion) {
                     |bch| {
                         bch.iter(|| {
                             be.gemm_bias_act(
+                                &Kernels::best(),
                                 MatRef::new(black_box(&x), m, kk).unwrap(),
                                 MatRef::new(&w, kk, n).unwrap(),
                                 &bias,
@@ -218,6 +223,7 @@ fn epilogue(c: &mut Criterion) {
                     |bch| {
                         bch.iter(|| {
                             be.gemm(
+                                &Kernels::best(),
                                 1.0,
                                 MatRef::new(black_box(&x), m, kk).unwrap(),
                                 MatRef::new(&w, kk, n).unwrap(),

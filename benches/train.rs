@@ -17,7 +17,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput};
 use sigmo::data::{self, Split};
 use sigmo::gemm::Backend;
-use sigmo::kernels::Activation;
+use sigmo::kernels::{Activation, Kernels};
 use sigmo::nn::{Mlp, Optimizer, OutputActivation};
 use sigmo::train::{fit, TrainConfig};
 use std::time::Duration;
@@ -70,7 +70,7 @@ fn main() {
         TrainConfig {
             batch_size: 32,
             optimizer: Optimizer::adam(0.001),
-            ..TrainConfig::default()
+            ..TrainConfig::new(Kernels::best())
         },
     );
     match data::fashion_mnist(None) {
@@ -83,7 +83,7 @@ fn main() {
                 batch_size: 128,
                 optimizer: Optimizer::sgd(0.05, 0.9),
                 l2: 1e-4,
-                ..TrainConfig::default()
+                ..TrainConfig::new(Kernels::best())
             },
         ),
         Err(e) => eprintln!("train/epoch/fashion skipped: {e}"),

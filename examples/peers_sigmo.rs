@@ -115,7 +115,7 @@ fn config(name: &str, quick: bool) -> Result<(Mlp, TrainConfig, data::Split), St
                 batch_size: 128,
                 optimizer: Optimizer::sgd(0.05, 0.9),
                 l2: 1e-4,
-                ..TrainConfig::default()
+                ..TrainConfig::new(Kernels::best())
             },
             fashion()?,
         ),
@@ -127,7 +127,7 @@ fn config(name: &str, quick: bool) -> Result<(Mlp, TrainConfig, data::Split), St
                 batch_size: 10,
                 optimizer: Optimizer::sgd(3.0, 0.0),
                 loss: Loss::Quadratic,
-                ..TrainConfig::default()
+                ..TrainConfig::new(Kernels::best())
             },
             fashion()?,
         ),
@@ -137,7 +137,7 @@ fn config(name: &str, quick: bool) -> Result<(Mlp, TrainConfig, data::Split), St
                 epochs: e(5, 30),
                 batch_size: 32,
                 optimizer: Optimizer::adam(0.001),
-                ..TrainConfig::default()
+                ..TrainConfig::new(Kernels::best())
             },
             data::digits(),
         ),
@@ -204,8 +204,15 @@ fn train(
     } else {
         (secs[secs.len() / 2 - 1] + secs[secs.len() / 2]) / 2.0
     };
-    let (_, acc) =
-        evaluate(&net, &split.test, cfg.loss, threads, backend).map_err(|e| e.to_string())?;
+    let (_, acc) = evaluate(
+        &net,
+        &split.test,
+        cfg.loss,
+        threads,
+        backend,
+        Kernels::best(),
+    )
+    .map_err(|e| e.to_string())?;
     let rate = split.train.len() as f64 / med;
     // "sigmo" is the trainer's default backend, sigmo's own engine.
     let imp = if backend == Backend::Sigmo {

@@ -16,7 +16,7 @@
 //! read only from a regular file, whose length bounds every allocation of the reader.
 //!
 //! ```
-//! use sigmo::kernels::Activation;
+//! use sigmo::kernels::{Activation, Kernels};
 //! use sigmo::nn::{Mlp, Optimizer, OutputActivation};
 //! use sigmo::train::{fit, fit_from, Checkpoint, Checkpointing, TrainConfig};
 //!
@@ -26,7 +26,7 @@
 //!         .output(OutputActivation::Softmax).seed(3).build()
 //! };
 //! let cfg = |epochs| TrainConfig { epochs, optimizer: Optimizer::adam(0.01), threads: 1,
-//!                                  ..TrainConfig::default() };
+//!                                  ..TrainConfig::new(Kernels::best()) };
 //! let dir = tempfile::tempdir()?;
 //! let file = dir.path().join("run.ckpt");
 //!
@@ -231,8 +231,8 @@ impl Checkpoint {
     }
 
     /// The settings of the run, `epochs` being the total it was to train; the thread count
-    /// is the one it ran with (never 0), and `kernels` the tier it ran at (`None` when this
-    /// CPU cannot run it: see [`Checkpoint::isa`]).
+    /// is the one it ran with (never 0), and `kernels` the tier it ran at (the scalar tier
+    /// when this CPU cannot run that one: [`Checkpoint::isa`] is always the tier it ran at).
     pub fn config(&self) -> &TrainConfig {
         &self.config
     }
@@ -657,7 +657,9 @@ fn decode_any(bytes: &[u8]) -> Result<Checkpoint, String> {
         seed: parsed(c, "seed", w)?,
         threads: uint(c, "threads", w)?,
         backend,
-        kernels: Kernels::new(isa).ok(),
+        // This CPU may not run the tier the run trained at: the scalar tier stands in (it runs
+        // everywhere), and resuming from it is refused by the tier check ([`Checkpoint::isa`]).
+        kernels: Kernels::new(isa).unwrap_or_else(|_| Kernels::scalar()),
         dropout: field(c, "dropout", w)?
             .as_array()
             .ok_or("corrupt header: config.dropout is not a list")?
@@ -854,7 +856,7 @@ mod tests {
             epochs: 2,
             threads: 1,
             optimizer: Optimizer::sgd(0.05, 0.9),
-            ..TrainConfig::default()
+            ..TrainConfig::new(Kernels::best())
         };
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("ck");

@@ -63,7 +63,7 @@ impl Info {
             openblas_routing: crate::openblas::routing().clone(),
             gemm_check: Backend::available()
                 .into_iter()
-                .map(|b| (b, crate::gemm::self_check(b)))
+                .map(|b| (b, crate::gemm::self_check(b, &k)))
                 .collect(),
             threads: crate::threads::num_threads(),
             cores: crate::threads::cores(),

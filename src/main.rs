@@ -309,8 +309,10 @@ fn info() -> Result<ExitCode, Fail> {
     })
 }
 
-/// Applies --threads and --backend (or their environment variables), checking both.
-fn setup(run: &RunArgs) -> Result<(usize, Backend), Fail> {
+/// Applies --threads and --backend (or their environment variables), checking both, and
+/// chooses the kernel tier (the best this CPU runs, or what `SIGMO_ISA` forces) once for the
+/// whole command.
+fn setup(run: &RunArgs) -> Result<(usize, Backend, Kernels), Fail> {
     let env_threads = sigmo::threads::from_env()?;
     let threads = match run.threads {
         Some(t) => sigmo::threads::check(t, &format!("--threads {t}"))?,
@@ -322,8 +324,8 @@ fn setup(run: &RunArgs) -> Result<(usize, Backend), Fail> {
         Some(name) => Backend::from_name(name)?,
         None => Backend::from_env_or(Backend::for_training())?,
     };
-    sigmo::kernels::Kernels::try_best()?;
-    Ok((threads, backend))
+    let kernels = Kernels::try_best()?;
+    Ok((threads, backend, kernels))
 }
 
 /// The data the options name, and a short description of it.
@@ -606,7 +608,13 @@ struct Plan {
 }
 
 /// The network and the settings the options ask for (a fresh run).
-fn plan(a: &TrainArgs, split: &Split, threads: usize, backend: Backend) -> Result<Plan, Fail> {
+fn plan(
+    a: &TrainArgs,
+    split: &Split,
+    threads: usize,
+    backend: Backend,
+    kernels: Kernels,
+) -> Result<Plan, Fail> {
     let (dim, classes) = (split.train.dim(), split.train.classes());
     let layers = if a.layers.is_empty() {
         vec![dim, 256, classes]
@@ -667,8 +675,8 @@ fn plan(a: &TrainArgs, split: &Split, threads: usize, backend: Backend) -> Resul
         seed: a.seed,
         threads,
         backend,
-        // Checked by setup(): the tier every pass and the optimizer run at.
-        kernels: Some(Kernels::best()),
+        // Chosen by setup(): the tier every pass and the optimizer run at.
+        kernels,
         dropout: a.dropout.clone(),
         input_noise: a.input_noise,
     };
@@ -736,7 +744,7 @@ fn train(
             backend: a.run.backend.clone(),
         },
     };
-    let (threads, backend) = setup(&run)?;
+    let (threads, backend, best) = setup(&run)?;
     let kernels = match &from {
         Some(ck) => Kernels::new(ck.isa()).map_err(|e| {
             Fail(format!(
@@ -745,7 +753,7 @@ fn train(
                 ck.isa()
             ))
         })?,
-        None => Kernels::best(),
+        None => best,
     };
     // The data: the options given, or those the checkpoint kept.
     let data_args = match &from {
@@ -822,7 +830,7 @@ fn train(
         activation,
         init,
     } = match &from {
-        None => plan(&a, &split, threads, backend)?,
+        None => plan(&a, &split, threads, backend, kernels)?,
         Some(ck) => Plan {
             net: ck.network().clone(),
             cfg: TrainConfig {
@@ -833,7 +841,7 @@ fn train(
                 },
                 threads,
                 backend,
-                kernels: Some(kernels),
+                kernels,
                 ..ck.config().clone()
             },
             activation: ck.meta().get("activation").cloned().unwrap_or_default(),
@@ -975,7 +983,7 @@ fn train(
 }
 
 fn eval(a: EvalArgs) -> Result<ExitCode, Fail> {
-    let (threads, backend) = setup(&a.run)?;
+    let (threads, backend, kernels) = setup(&a.run)?;
     let (net, loss) = sigmo::nn::load(&a.model)?;
     let loss = loss.unwrap_or(match net.output_activation() {
         OutputActivation::Softmax => Loss::SoftmaxCrossEntropy,
@@ -994,7 +1002,7 @@ fn eval(a: EvalArgs) -> Result<ExitCode, Fail> {
         }
     };
     let test = &test;
-    let (l, acc) = sigmo::train::evaluate(&net, test, loss, threads, backend)?;
+    let (l, acc) = sigmo::train::evaluate(&net, test, loss, threads, backend, kernels)?;
     println!(
         "{}: {} on {desc} (test, {} samples): accuracy {:.2}%, {} {l:.4}",
         a.model.display(),
@@ -1167,7 +1175,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
 /// `sigmo predict`: the CSV of [`sigmo::predict::csv`] for every image of `--images`.
 fn predict(a: PredictArgs) -> Result<ExitCode, Fail> {
     let backend = Backend::from_env_or(Backend::for_training())?;
-    sigmo::kernels::Kernels::try_best()?;
+    let kernels = Kernels::try_best()?;
     if let Some(out) = &a.output {
         distinct(
             &[(format!("--output {}", out.display()), out.clone())],
@@ -1189,7 +1197,7 @@ fn predict(a: PredictArgs) -> Result<ExitCode, Fail> {
             net.inputs()
         )));
     }
-    let csv = sigmo::predict::csv(&net, &images.features, images.count, backend)?;
+    let csv = sigmo::predict::csv(&net, &images.features, images.count, backend, kernels)?;
     match &a.output {
         Some(path) => write_atomic(path, &csv)?,
         None => {

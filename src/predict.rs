@@ -2,11 +2,12 @@
 //! predicted class and the network's outputs (class probabilities for a softmax network).
 //!
 //! ```
+//! use sigmo::kernels::Kernels;
 //! use sigmo::nn::{Mlp, OutputActivation};
 //!
 //! let net = Mlp::builder(&[4, 3]).output(OutputActivation::Softmax).seed(1).build()?;
 //! let x = [0.0f32, 0.5, 1.0, 0.25, 1.0, 1.0, 0.0, 0.0];
-//! let csv = String::from_utf8(sigmo::predict::csv(&net, &x, 2, Default::default())?)?;
+//! let csv = String::from_utf8(sigmo::predict::csv(&net, &x, 2, Default::default(), Kernels::best())?)?;
 //! let lines: Vec<&str> = csv.lines().collect();
 //! assert_eq!(lines[0], "index,predicted,p0,p1,p2");
 //! assert_eq!(lines.len(), 3);
@@ -15,6 +16,7 @@
 //! ```
 
 use crate::gemm::Backend;
+use crate::kernels::Kernels;
 use crate::nn::{argmax, Mlp, NnError, Workspace};
 use std::fmt::Write as _;
 
@@ -22,14 +24,20 @@ use std::fmt::Write as _;
 pub const BATCH: usize = 256;
 
 /// The CSV of `net`'s predictions for `rows` samples `x` (`rows × inputs`, row-major), on
-/// `backend`: a header `index,predicted,p0,…,p{k−1}`, then one line per sample: its index
+/// `backend` with the kernels at the tier of `kernels`: a header `index,predicted,p0,…,p{k−1}`, then one line per sample: its index
 /// (from 0), the index of its largest output, and the `k` outputs (for a softmax network the
 /// class probabilities; else the output activations), each printed as the shortest decimal
 /// that reads back as the same `f32`.
 ///
 /// # Errors
 /// When `x` does not hold `rows × inputs` values, or the buffers cannot be allocated.
-pub fn csv(net: &Mlp, x: &[f32], rows: usize, backend: Backend) -> Result<Vec<u8>, NnError> {
+pub fn csv(
+    net: &Mlp,
+    x: &[f32],
+    rows: usize,
+    backend: Backend,
+    kernels: Kernels,
+) -> Result<Vec<u8>, NnError> {
     let d = net.inputs();
     if rows.checked_mul(d) != Some(x.len()) {
         return Err(NnError::new(format!(
@@ -39,7 +47,7 @@ pub fn csv(net: &Mlp, x: &[f32], rows: usize, backend: Backend) -> Result<Vec<u8
         )));
     }
     let k = net.outputs();
-    let mut ws = Workspace::new(net, BATCH.min(rows.max(1)))?.with_backend(backend);
+    let mut ws = Workspace::new(net, BATCH.min(rows.max(1)), kernels)?.with_backend(backend);
     let mut s = String::from("index,predicted");
     for c in 0..k {
         let _ = write!(s, ",p{c}");

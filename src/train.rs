@@ -2,7 +2,7 @@
 //! parallel, one optimizer step per batch, accuracy per epoch.
 //!
 //! ```
-//! use sigmo::kernels::Activation;
+//! use sigmo::kernels::{Activation, Kernels};
 //! use sigmo::nn::{Mlp, Optimizer, OutputActivation, Loss};
 //! use sigmo::train::{fit, TrainConfig};
 //!
@@ -16,7 +16,7 @@
 //!     epochs: 3,
 //!     optimizer: Optimizer::sgd(0.1, 0.9),
 //!     loss: Loss::SoftmaxCrossEntropy,
-//!     ..TrainConfig::default()
+//!     ..TrainConfig::new(Kernels::best()) // the tier, chosen once
 //! };
 //! let history = fit(&mut net, &split.train, Some(&split.test), &cfg, &mut ())?;
 //! assert_eq!(history.epochs.len(), 3);
@@ -112,9 +112,9 @@ pub struct TrainConfig {
     pub threads: usize,
     /// The GEMM backend.
     pub backend: Backend,
-    /// The kernel tier for every pass and the optimizer; `None`: [`Kernels::try_best`]
-    /// (the best this CPU runs, or what `SIGMO_ISA` forces), resolved once per run.
-    pub kernels: Option<Kernels>,
+    /// The kernel tier for every pass and the optimizer, chosen by the caller
+    /// ([`Kernels::best`]: the best this CPU runs, or what `SIGMO_ISA` forces).
+    pub kernels: Kernels,
     /// Dropout probability p ∈ [0, 1) of the hidden layers' units while training: empty for
     /// none, one value for every hidden layer, or one per hidden layer (see [`Noise`]; the
     /// test pass and [`evaluate`] never drop).
@@ -123,11 +123,11 @@ pub struct TrainConfig {
     pub input_noise: f32,
 }
 
-impl Default for TrainConfig {
+impl TrainConfig {
     /// 10 epochs of batches of 32, SGD with η = 0.1 and momentum 0.9 at a constant rate,
-    /// no L2, no dropout or input noise, softmax-CE,
-    /// seed 0, every thread, sigmo's GEMM engine ([`Backend::for_training`]).
-    fn default() -> Self {
+    /// no L2, no dropout or input noise, softmax-CE, seed 0, every thread, sigmo's GEMM
+    /// engine ([`Backend::for_training`]), the kernels at the tier of `kernels`.
+    pub fn new(kernels: Kernels) -> Self {
         TrainConfig {
             epochs: 10,
             batch_size: 32,
@@ -138,7 +138,7 @@ impl Default for TrainConfig {
             seed: 0,
             threads: 0,
             backend: Backend::for_training(),
-            kernels: None,
+            kernels,
             dropout: Vec::new(),
             input_noise: 0.0,
         }
@@ -288,9 +288,7 @@ impl Shard {
                 l.resize(cap, 0u8);
                 l
             },
-            ws: Workspace::new(net, cap)?
-                .with_backend(backend)
-                .with_kernels(k),
+            ws: Workspace::new(net, cap, k)?.with_backend(backend),
             grads: Grads::try_new(net)?,
             rows: 0,
             span: 0..0,
@@ -489,11 +487,10 @@ pub fn fit_with(
             0 => crate::num_threads(),
             t => t,
         };
-        let k = kernels_of(cfg)?;
+        let k = cfg.kernels;
         // The settings as they run: a checkpoint stores these (the threads of all ranks).
         let resolved = TrainConfig {
             threads: threads.saturating_mul(ranks),
-            kernels: Some(k),
             ..cfg.clone()
         };
         let ids = if ck.from.is_some() || ck.to.is_some() || ranks > 1 {
@@ -820,14 +817,6 @@ fn noise_of(cfg: &TrainConfig) -> Noise {
     }
 }
 
-/// The configuration's kernel tier, or the detected one.
-fn kernels_of(cfg: &TrainConfig) -> Result<Kernels, TrainError> {
-    match cfg.kernels {
-        Some(k) => Ok(k),
-        None => Kernels::try_best().map_err(|e| TrainError::Config(e.to_string())),
-    }
-}
-
 /// The training loop. `cfg.threads` is the threads of all ranks together: the batches are
 /// split as one process with that many threads splits them, and this rank computes its
 /// block of the shards ([`crate::exchange::local_shards`]).
@@ -856,7 +845,7 @@ fn run(
     // steps, the batch order and its RNG, the history.
     let (mut opt, mut order, mut history) = match ck.from {
         None => (
-            OptimizerState::with_kernels(cfg.optimizer, cfg.l2, net, k)?,
+            OptimizerState::new(cfg.optimizer, cfg.l2, net, k)?,
             crate::data::Batches::new(train.len(), cfg.seed),
             History::default(),
         ),
@@ -1074,7 +1063,7 @@ fn evaluate_in(
 }
 
 /// The mean loss and the accuracy of `net` on `data`, with `threads` threads (0: every
-/// thread) on `backend`.
+/// thread) on `backend`, the kernels at the tier of `kernels`.
 ///
 /// # Errors
 /// When the loss does not fit the network, or the data's sizes do not fit it.
@@ -1084,13 +1073,8 @@ pub fn evaluate(
     loss: Loss,
     threads: usize,
     backend: Backend,
+    kernels: Kernels,
 ) -> Result<(f64, f64), TrainError> {
-    let cfg = TrainConfig {
-        loss,
-        threads,
-        backend,
-        ..TrainConfig::default()
-    };
     // Not `check`: evaluation needs no derivative (a step network evaluates), no batch size
     // and no optimizer.
     check_threads(threads)?;
@@ -1106,7 +1090,7 @@ pub fn evaluate(
         0 => crate::num_threads(),
         t => t,
     };
-    let k = kernels_of(&cfg)?;
+    let k = kernels;
     let rows = 256.min(data.len());
     let n = shards_for(net, rows, threads);
     let mut shards = (0..n)

@@ -9,7 +9,7 @@
 
 use sigmo::data::{self, Dataset};
 use sigmo::gemm::Backend;
-use sigmo::kernels::Activation;
+use sigmo::kernels::{Activation, Kernels};
 use sigmo::nn::{Mlp, Optimizer, OutputActivation};
 use sigmo::train::{fit, EpochStats, Observer, Schedule, TrainConfig};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -154,7 +154,10 @@ fn an_epoch_allocates_nothing_on_one_thread() {
         .collect();
     // The default command's settings (digits, 64-256-10, batch 32) on its default backend.
     assert!(backends.contains(&Backend::for_training()));
-    assert_eq!(TrainConfig::default().backend, Backend::for_training());
+    assert_eq!(
+        TrainConfig::new(Kernels::best()).backend,
+        Backend::for_training()
+    );
     for backend in backends {
         for (opt, schedule) in [
             (Optimizer::sgd(0.05, 0.9), Schedule::Constant),
@@ -172,7 +175,7 @@ fn an_epoch_allocates_nothing_on_one_thread() {
                 schedule,
                 threads: 1,
                 backend,
-                ..TrainConfig::default()
+                ..TrainConfig::new(Kernels::best())
             };
             let c = run(&s.train, &mut net, &cfg);
             let batches = s.train.len().div_ceil(32);
@@ -217,7 +220,7 @@ fn nielsens_network_at_batch_10_allocates_nothing_on_any_backend() {
             backend,
             optimizer: Optimizer::sgd(3.0, 0.0),
             loss: sigmo::nn::Loss::Quadratic,
-            ..TrainConfig::default()
+            ..TrainConfig::new(Kernels::best())
         };
         let c = run(&d, &mut net, &cfg);
         assert_eq!(c.per_epoch, vec![0; 2], "allocations per epoch, {backend}");
@@ -250,7 +253,7 @@ fn an_epoch_allocates_nothing_on_two_threads() {
             threads: 2,
             backend,
             optimizer: Optimizer::sgd(0.01, 0.9),
-            ..TrainConfig::default()
+            ..TrainConfig::new(Kernels::best())
         };
         let c = run(&d, &mut wide, &cfg);
         // 8 batches of 2 shards of 64 rows; the test pass in 8 chunks of 2 × 64 rows.
@@ -287,7 +290,7 @@ fn dropout_and_input_noise_allocate_nothing_per_epoch() {
             backend,
             dropout: vec![0.3],
             input_noise: 0.1,
-            ..TrainConfig::default()
+            ..TrainConfig::new(Kernels::best())
         };
         let c = run(&s.train, &mut net, &cfg);
         // The masks and the noise are drawn into buffers made before the first epoch: the

@@ -4,6 +4,7 @@
 //! OpenBLAS → matrixmultiply fallback, threads, and the fused bias + activation epilogue.
 
 use sigmo::gemm::{Activation, Backend, Engine, MatMut, MatRef};
+use sigmo::kernels::Kernels;
 use std::sync::Mutex;
 
 /// Tests that change the crate-wide thread count take turns.
@@ -120,6 +121,7 @@ fn run(
     };
     let mut c = c0.clone();
     be.gemm(
+        &Kernels::best(),
         alpha,
         a.view(),
         b.view(),
@@ -208,6 +210,7 @@ fn k_zero_gives_beta_c_and_empty_matrices_do_nothing() {
         let a: Vec<f32> = vec![];
         let mut c = vec![2.0f32; 6];
         be.gemm(
+            &Kernels::best(),
             3.0,
             MatRef::new(&a, 2, 0).unwrap(),
             MatRef::new(&a, 0, 3).unwrap(),
@@ -218,6 +221,7 @@ fn k_zero_gives_beta_c_and_empty_matrices_do_nothing() {
         assert_eq!(c, vec![1.0; 6], "{be}: K = 0 must give β·C");
         let mut c = vec![f32::NAN; 6];
         be.gemm(
+            &Kernels::best(),
             3.0,
             MatRef::new(&a, 2, 0).unwrap(),
             MatRef::new(&a, 0, 3).unwrap(),
@@ -232,6 +236,7 @@ fn k_zero_gives_beta_c_and_empty_matrices_do_nothing() {
         );
         let mut none: Vec<f32> = vec![];
         be.gemm(
+            &Kernels::best(),
             1.0,
             MatRef::new(&[1.0; 4], 0, 4).unwrap(),
             MatRef::new(&[1.0; 8], 4, 2).unwrap(),
@@ -261,7 +266,8 @@ fn general_strides_and_the_blas_fallback() {
             let a2 = Stored::new(&mut r, m, k, true, 2);
             assert_eq!(be.engine_for(&a2.view(), &bs.view(), &cm), Engine::OpenBlas);
         }
-        be.gemm(1.0, a, bs.view(), 0.0, cm.reborrow()).unwrap();
+        be.gemm(&Kernels::best(), 1.0, a, bs.view(), 0.0, cm.reborrow())
+            .unwrap();
         for i in 0..m {
             for j in 0..n {
                 let want: f64 = (0..k)
@@ -277,6 +283,7 @@ fn general_strides_and_the_blas_fallback() {
         let a3 = Stored::new(&mut r, m, k, false, 0);
         let mut ct = vec![0.0f32; n * m];
         be.gemm(
+            &Kernels::best(),
             1.0,
             a3.view(),
             bs.view(),
@@ -303,6 +310,7 @@ fn shape_errors_name_the_shapes_and_change_nothing() {
         let mut c = [7.0f32; 4];
         let e = be
             .gemm(
+                &Kernels::best(),
                 1.0,
                 MatRef::new(&a, 2, 3).unwrap(),
                 MatRef::new(&a, 2, 3).unwrap(),
@@ -315,6 +323,7 @@ fn shape_errors_name_the_shapes_and_change_nothing() {
         assert_eq!(c, [7.0; 4]);
         let e = be
             .gemm_bias_act(
+                &Kernels::best(),
                 MatRef::new(&a, 2, 3).unwrap(),
                 MatRef::new(&a, 3, 2).unwrap(),
                 &[1.0; 3],
@@ -394,6 +403,7 @@ fn fused_bias_activation_matches_gemm_then_activation() {
             for act in acts {
                 let mut c = vec![f32::NAN; m * n];
                 be.gemm_bias_act(
+                    &Kernels::best(),
                     a.view(),
                     b.view(),
                     &bias,
@@ -428,6 +438,7 @@ fn fused_bias_activation_matches_gemm_then_activation() {
         let bias = r.vec(n);
         let mut ct = vec![0.0f32; n * m];
         be.gemm_bias_act(
+            &Kernels::best(),
             a.view(),
             b.view(),
             &bias,
@@ -459,6 +470,7 @@ fn two_threads_give_the_one_thread_result() {
             assert_eq!(sigmo::num_threads(), t);
             let mut c = vec![f32::NAN; m * n];
             be.gemm(
+                &Kernels::best(),
                 1.0,
                 MatRef::new(&a, m, k).unwrap(),
                 MatRef::new(&b, k, n).unwrap(),
@@ -468,6 +480,7 @@ fn two_threads_give_the_one_thread_result() {
             .unwrap();
             let mut f = vec![f32::NAN; m * n];
             be.gemm_bias_act(
+                &Kernels::best(),
                 MatRef::new(&a, m, k).unwrap(),
                 MatRef::new(&b, k, n).unwrap(),
                 &vec![0.25; n],
@@ -557,7 +570,7 @@ fn no_openblas_threads_inside_rayon_workers() {
         assert_eq!(outside, inside, "the same engine inside a rayon worker");
         // Inside a worker, OpenBLAS runs on one thread: its count is 1 during the call (the
         // threaded path would hold the write lock and raise it) and after.
-        rayon::scope(|_| be.gemm(1.0, av, bv, 0.0, cm).unwrap());
+        rayon::scope(|_| be.gemm(&Kernels::best(), 1.0, av, bv, 0.0, cm).unwrap());
         #[cfg(feature = "openblas")]
         if be == Backend::OpenBlas {
             assert_eq!(inside, Engine::OpenBlas);
@@ -583,6 +596,7 @@ fn threaded_epilogue_over_several_blocks_checks_every_row() {
             sigmo::set_num_threads(t);
             let mut c = vec![f32::NAN; m * n];
             be.gemm_bias_act(
+                &Kernels::best(),
                 a.view(),
                 b.view(),
                 &bias,
@@ -617,6 +631,7 @@ fn alpha_zero_reads_neither_a_nor_b() {
         let a = [f32::NAN, f32::INFINITY, 1.0, 2.0];
         let mut c = [1.0f32, 2.0, 3.0, 4.0];
         be.gemm(
+            &Kernels::best(),
             0.0,
             MatRef::new(&a, 2, 2).unwrap(),
             MatRef::new(&a, 2, 2).unwrap(),
@@ -634,6 +649,7 @@ fn epilogue_with_empty_dimensions() {
         // K = 0: C = act(bias).
         let mut c = [9.0f32; 6];
         be.gemm_bias_act(
+            &Kernels::best(),
             MatRef::new(&[], 2, 0).unwrap(),
             MatRef::new(&[], 0, 3).unwrap(),
             &[-1.0, 0.0, 2.0],
@@ -644,6 +660,7 @@ fn epilogue_with_empty_dimensions() {
         assert_eq!(c, [0.0, 0.0, 2.0, 0.0, 0.0, 2.0], "{be}");
         // No rows, no columns (with a long row stride over an empty slice).
         be.gemm_bias_act(
+            &Kernels::best(),
             MatRef::new(&[], 0, 4).unwrap(),
             MatRef::new(&[0.0; 12], 4, 3).unwrap(),
             &[0.0; 3],
@@ -652,6 +669,7 @@ fn epilogue_with_empty_dimensions() {
         )
         .unwrap();
         be.gemm_bias_act(
+            &Kernels::best(),
             MatRef::new(&[1.0; 20], 5, 4).unwrap(),
             MatRef::new(&[], 4, 0).unwrap(),
             &[],
@@ -689,6 +707,7 @@ fn threads_split_by_columns_when_b_is_larger() {
             let c0 = r.vec(m * n);
             let mut c = c0.clone();
             be.gemm(
+                &Kernels::best(),
                 1.5,
                 a.view(),
                 b.view(),
@@ -699,6 +718,7 @@ fn threads_split_by_columns_when_b_is_larger() {
             check(&format!("{be} 2 threads"), 1.5, &a, &b, 0.5, &c0, &c, n);
             let mut ct = vec![0.0f32; n * m];
             be.gemm(
+                &Kernels::best(),
                 1.0,
                 a.view(),
                 b.view(),
@@ -744,7 +764,8 @@ fn short_products_run_on_sigmos_engine_on_every_backend() {
                 small,
                 "{be} {m}×{k}×{n}: {engine:?}"
             );
-            be.gemm(1.0, a.view(), b.view(), 0.0, cm).unwrap();
+            be.gemm(&Kernels::best(), 1.0, a.view(), b.view(), 0.0, cm)
+                .unwrap();
             for i in 0..m {
                 for j in 0..n {
                     let (mut want, mut mag) = (0.0f64, 0.0f64);

@@ -8,7 +8,7 @@
 //! taking the machine.
 
 use sigmo::data::{idx, Dataset};
-use sigmo::kernels::Activation;
+use sigmo::kernels::{Activation, Kernels};
 use sigmo::nn::{Loss, Mlp, OutputActivation};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -552,7 +552,7 @@ fn thread_counts_beyond_the_machine_are_an_error() {
         .unwrap();
     let cfg = sigmo::train::TrainConfig {
         threads: 1_000_000,
-        ..Default::default()
+        ..sigmo::train::TrainConfig::new(sigmo::kernels::Kernels::best())
     };
     let e = sigmo::train::fit(&mut net, &split.train, None, &cfg, &mut ())
         .unwrap_err()
@@ -567,6 +567,7 @@ fn thread_counts_beyond_the_machine_are_an_error() {
         Loss::SoftmaxCrossEntropy,
         1_000_000,
         Default::default(),
+        Kernels::best(),
     )
     .unwrap_err()
     .to_string();
@@ -712,6 +713,7 @@ fn a_step_network_evaluates_and_an_empty_evaluation_set_says_so() {
         Loss::SoftmaxCrossEntropy,
         1,
         Default::default(),
+        Kernels::best(),
     )
     .unwrap();
     assert_eq!(acc, 1.0);
@@ -723,6 +725,7 @@ fn a_step_network_evaluates_and_an_empty_evaluation_set_says_so() {
         Loss::SoftmaxCrossEntropy,
         1,
         Default::default(),
+        Kernels::best(),
     )
     .unwrap_err()
     .to_string();

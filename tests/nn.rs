@@ -1,7 +1,7 @@
 //! The network: textbook golden values, gradients against f64 central differences for every
 //! activation and loss, optimizer steps against their formulas, and shape errors.
 
-use sigmo::kernels::Activation;
+use sigmo::kernels::{Activation, Kernels};
 use sigmo::nn::{
     Grads, Init, Loss, Mlp, NnError, Optimizer, OptimizerState, OutputActivation, Workspace,
 };
@@ -42,15 +42,15 @@ fn textbook_forward_pass() {
     let x = [1.0f32, 0.5];
     // a1 = x·W1 + b1, z1 = σ(a1): one layer with an identity, then a sigmoid output.
     let a1 = textbook(Activation::Identity.into(), 1)
-        .predict(&x, 1)
+        .predict(&Kernels::best(), &x, 1)
         .unwrap();
     close(&a1, &[0.3, 0.7, 1.1], 1e-6);
     let z1 = textbook(Activation::Sigmoid.into(), 1)
-        .predict(&x, 1)
+        .predict(&Kernels::best(), &x, 1)
         .unwrap();
     close(&z1, &[0.57444252, 0.66818777, 0.75026011], 1e-6);
     let y = textbook(Activation::Identity.into(), 3)
-        .predict(&x, 1)
+        .predict(&Kernels::best(), &x, 1)
         .unwrap();
     close(&y, &[0.31682708, 0.69627909], 1e-6);
 }
@@ -66,7 +66,9 @@ fn softmax_output_of_huge_logits_is_exact_and_has_no_nan() {
         vec![(eye, vec![0.0; 3])],
     )
     .unwrap();
-    let p = net.predict(&[1010.0, 1000.0, 990.0], 1).unwrap();
+    let p = net
+        .predict(&Kernels::best(), &[1010.0, 1000.0, 990.0], 1)
+        .unwrap();
     close(&p, &[9.99954600e-01, 4.53978686e-05, 2.06106005e-09], 1e-6);
     assert!(p.iter().all(|v| v.is_finite()));
 }
@@ -82,7 +84,11 @@ fn a_step_neuron_fires_only_for_1_0_and_1_1() {
     )
     .unwrap();
     let out = net
-        .predict(&[0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], 4)
+        .predict(
+            &Kernels::best(),
+            &[0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0],
+            4,
+        )
         .unwrap();
     assert_eq!(out, [0.0, 0.0, 1.0, 1.0]);
 }
@@ -315,7 +321,7 @@ fn gradient_check_seed(
         Loss::Quadratic => (0..rows * 4).map(|_| 0.5 + 0.5 * rng.next()).collect(),
         Loss::Hinge => unreachable!("hinge is checked in tests/regularize.rs"),
     };
-    let mut ws = Workspace::new(&net, rows).unwrap();
+    let mut ws = Workspace::new(&net, rows, Kernels::best()).unwrap();
     let mut g = Grads::new(&net);
     let stats = ws
         .loss_and_grad(&net, loss, &x, &y, rows, 1.0, &mut g)
@@ -425,7 +431,7 @@ fn shards_of_a_batch_add_up_to_the_whole_batch_gradient() {
         .unwrap_err()
         .to_string()
         .contains("holds 24"));
-    let mut ws = Workspace::new(&net, 8).unwrap();
+    let mut ws = Workspace::new(&net, 8, Kernels::best()).unwrap();
     let mut whole = Grads::new(&net);
     let s = ws
         .loss_and_grad(
@@ -488,7 +494,7 @@ fn one_layer() -> Mlp {
 
 fn fixed_grads(net: &Mlp, step: usize) -> Grads {
     // Gradients through the public path: a loss on a fixed sample, so they are real ones.
-    let mut ws = Workspace::new(net, 1).unwrap();
+    let mut ws = Workspace::new(net, 1, Kernels::best()).unwrap();
     let mut g = Grads::new(net);
     let x = [0.5 + step as f32, -1.0];
     ws.loss_and_grad(net, Loss::Quadratic, &x, &[0.0, 1.0], 1, 1.0, &mut g)
@@ -500,7 +506,7 @@ fn fixed_grads(net: &Mlp, step: usize) -> Grads {
 fn sgd_with_momentum_and_l2_follows_pytorch_formula() {
     let (lr, mu, l2) = (0.1f32, 0.9f32, 0.01f32);
     let mut net = one_layer();
-    let mut opt = OptimizerState::new(Optimizer::sgd(lr, mu), l2, &net).unwrap();
+    let mut opt = OptimizerState::new(Optimizer::sgd(lr, mu), l2, &net, Kernels::best()).unwrap();
     let mut w: Vec<f64> = flatten(&net);
     let mut v = vec![0.0f64; w.len()];
     for step in 0..3 {
@@ -528,7 +534,7 @@ fn plain_sgd_l2_is_network2_weight_shrinking() {
     let mut net = one_layer();
     let w0 = net.weights(0).to_vec();
     let g = fixed_grads(&net, 0);
-    OptimizerState::new(Optimizer::sgd(lr, 0.0), l2, &net)
+    OptimizerState::new(Optimizer::sgd(lr, 0.0), l2, &net, Kernels::best())
         .unwrap()
         .step(&mut net, &g)
         .unwrap();
@@ -542,7 +548,7 @@ fn plain_sgd_l2_is_network2_weight_shrinking() {
 fn adam_follows_its_formula_with_bias_correction() {
     let (lr, b1, b2, eps, l2) = (0.01f32, 0.9f64, 0.999f64, 1e-8f64, 0.001f32);
     let mut net = one_layer();
-    let mut opt = OptimizerState::new(Optimizer::adam(lr), l2, &net).unwrap();
+    let mut opt = OptimizerState::new(Optimizer::adam(lr), l2, &net, Kernels::best()).unwrap();
     let mut w = flatten(&net);
     let (mut m, mut v) = (vec![0.0f64; w.len()], vec![0.0f64; w.len()]);
     for step in 0..3 {
@@ -573,7 +579,7 @@ fn updates_split_over_threads_match_one_thread_bit_for_bit() {
     let mut rng = Lcg(3);
     let x: Vec<f32> = (0..4 * 300).map(|_| rng.next()).collect();
     let y: Vec<f32> = (0..4 * 10).map(|_| 0.5 + 0.5 * rng.next()).collect();
-    let mut ws = Workspace::new(&net0, 4).unwrap();
+    let mut ws = Workspace::new(&net0, 4, Kernels::best()).unwrap();
     let mut g = Grads::new(&net0);
     ws.loss_and_grad(&net0, Loss::Quadratic, &x, &y, 4, 0.25, &mut g)
         .unwrap();
@@ -589,7 +595,7 @@ fn updates_split_over_threads_match_one_thread_bit_for_bit() {
         .unwrap();
     for opt in [Optimizer::sgd(0.1, 0.9), Optimizer::adam(0.01)] {
         let (mut one, mut two) = (net0.clone(), net0.clone());
-        let mut s1 = OptimizerState::new(opt, 1e-3, &net0).unwrap();
+        let mut s1 = OptimizerState::new(opt, 1e-3, &net0, Kernels::best()).unwrap();
         let mut s2 = s1.clone();
         for _ in 0..3 {
             single.install(|| s1.step(&mut one, &g)).unwrap();
@@ -619,13 +625,17 @@ fn bad_hyper_parameters_are_errors() {
         (adam(0.9, -0.1, 1e-8), "beta2 = -0.1"),
         (adam(0.9, 0.999, 0.0), "eps = 0"),
     ] {
-        let e = OptimizerState::new(opt, 0.0, &net).unwrap_err().to_string();
+        let e = OptimizerState::new(opt, 0.0, &net, Kernels::best())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(what), "want {what:?} in {e}");
     }
-    assert!(OptimizerState::new(Optimizer::sgd(0.1, 0.0), -1.0, &net)
-        .unwrap_err()
-        .to_string()
-        .contains("l2"));
+    assert!(
+        OptimizerState::new(Optimizer::sgd(0.1, 0.0), -1.0, &net, Kernels::best())
+            .unwrap_err()
+            .to_string()
+            .contains("l2")
+    );
 }
 
 // ---------------------------------------------------------------- errors
@@ -636,7 +646,7 @@ fn shapes_that_do_not_fit_are_errors_that_say_what() {
         .output(OutputActivation::Softmax)
         .build()
         .unwrap();
-    let mut ws = Workspace::new(&net, 4).unwrap();
+    let mut ws = Workspace::new(&net, 4, Kernels::best()).unwrap();
     let e = ws.forward(&net, &[0.0; 5], 2).unwrap_err();
     assert!(e.to_string().contains("input has 5 values"), "{e}");
     let e = ws.forward(&net, &[0.0; 15], 5).unwrap_err();
@@ -720,9 +730,14 @@ fn sizes_too_large_for_memory_are_errors_not_aborts() {
         .to_string();
     assert!(e.contains("cannot allocate"), "{e}");
     let net = Mlp::builder(&[4, 3]).build().unwrap();
-    let e = net.predict(&[], 1 << 40).unwrap_err().to_string();
+    let e = net
+        .predict(&Kernels::best(), &[], 1 << 40)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("input has 0 values"), "{e}");
-    let e = Workspace::new(&net, 1 << 60).unwrap_err().to_string();
+    let e = Workspace::new(&net, 1 << 60, Kernels::best())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("workspace"), "{e}");
 }
 
@@ -763,7 +778,7 @@ fn describe_and_classify() {
         .build()
         .unwrap();
     assert_eq!(net.describe(), "4-3(relu)-2(softmax)");
-    let c = net.classify(&[0.0; 8], 2).unwrap();
+    let c = net.classify(&Kernels::best(), &[0.0; 8], 2).unwrap();
     assert_eq!(c.len(), 2);
     assert_eq!(sigmo::nn::argmax(&[0.1, 0.7, 0.7, f32::NAN]), 1);
     assert_eq!(sigmo::nn::argmax(&[f32::NAN, 0.5]), 1);
@@ -771,7 +786,7 @@ fn describe_and_classify() {
 
 #[test]
 fn optimizer_updates_have_the_same_bits_at_every_tier() {
-    use sigmo::kernels::{Isa, Kernels};
+    use sigmo::kernels::Isa;
     // Odd sizes: no layer's weights or biases fill whole registers, so every block has a
     // masked tail; 3 steps with gradients of real samples.
     let net0 = Mlp::builder(&[37, 29, 13]).seed(5).build().unwrap();
@@ -791,8 +806,8 @@ fn optimizer_updates_have_the_same_bits_at_every_tier() {
         for isa in Isa::available() {
             let k = Kernels::new(isa).unwrap();
             let mut net = net0.clone();
-            let mut st = OptimizerState::with_kernels(opt, l2, &net, k).unwrap();
-            let mut ws = Workspace::new(&net, rows).unwrap();
+            let mut st = OptimizerState::new(opt, l2, &net, k).unwrap();
+            let mut ws = Workspace::new(&net, rows, Kernels::best()).unwrap();
             for _ in 0..3 {
                 let mut g = Grads::new(&net);
                 ws.loss_and_grad(

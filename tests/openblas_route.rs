@@ -6,7 +6,7 @@
 #![cfg(feature = "openblas")]
 
 use sigmo::gemm::{Backend, MatMut, MatRef};
-use sigmo::kernels::Isa;
+use sigmo::kernels::{Isa, Kernels};
 use sigmo::openblas::{routing_for, Routing, ASSUME_CORE_ENV, CORETYPE_ENV, INSIST_ENV};
 use std::process::Command;
 
@@ -29,7 +29,14 @@ fn child_multiplies_on_the_openblas_backend() {
     );
     let engine = Backend::OpenBlas.engine_for(&am, &bm, &MatMut::new(&mut c, n, n).unwrap());
     Backend::OpenBlas
-        .gemm(1.0, am, bm, 0.0, MatMut::new(&mut c, n, n).unwrap())
+        .gemm(
+            &Kernels::best(),
+            1.0,
+            am,
+            bm,
+            0.0,
+            MatMut::new(&mut c, n, n).unwrap(),
+        )
         .unwrap();
     for i in 0..n {
         for j in 0..n {

@@ -4,7 +4,7 @@
 //! round-trip, bad values, and the digits learnt with each.
 
 use sigmo::data::{self, Dataset};
-use sigmo::kernels::Activation;
+use sigmo::kernels::{Activation, Kernels};
 use sigmo::nn::{Grads, Init, Loss, Mlp, Noise, NoiseAt, OutputActivation, Workspace};
 use sigmo::train::{self, fit, TrainConfig};
 
@@ -196,7 +196,7 @@ fn gradient_check_seed(
         // One-hot rows.
         _ => vec![0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0],
     };
-    let mut ws = Workspace::new(&net, rows)
+    let mut ws = Workspace::new(&net, rows, Kernels::best())
         .unwrap()
         .with_noise(Noise {
             seed,
@@ -361,7 +361,7 @@ fn masks_drop_at_rate_p_scale_the_kept_and_follow_seed_step_and_row() {
         y[r * 3 + r % 3] = 1.0;
     }
     let masks = |noise: &Noise, at: NoiseAt, lo: usize, hi: usize| {
-        let mut ws = Workspace::new(&net, rows)
+        let mut ws = Workspace::new(&net, rows, Kernels::best())
             .unwrap()
             .with_noise(noise.clone())
             .unwrap();
@@ -419,8 +419,8 @@ fn evaluate_forward_and_predict_never_drop_or_add_noise() {
         .unwrap();
     let rows = 20;
     let x = &s.test.features()[..rows * 64];
-    let mut plain = Workspace::new(&net, rows).unwrap();
-    let mut noisy = Workspace::new(&net, rows)
+    let mut plain = Workspace::new(&net, rows, Kernels::best()).unwrap();
+    let mut noisy = Workspace::new(&net, rows, Kernels::best())
         .unwrap()
         .with_noise(Noise {
             dropout: vec![0.9],
@@ -430,7 +430,7 @@ fn evaluate_forward_and_predict_never_drop_or_add_noise() {
         .unwrap();
     let want = plain.forward(&net, x, rows).unwrap().to_vec();
     assert_eq!(noisy.forward(&net, x, rows).unwrap(), want.as_slice());
-    assert_eq!(net.predict(x, rows).unwrap(), want);
+    assert_eq!(net.predict(&Kernels::best(), x, rows).unwrap(), want);
     let mut y = vec![0.0; rows * 10];
     sigmo::nn::one_hot(&s.test.labels()[..rows], 10, &mut y).unwrap();
     let (a, b) = (
@@ -476,13 +476,20 @@ fn evaluate_forward_and_predict_never_drop_or_add_noise() {
         dropout: vec![0.5],
         input_noise: 0.3,
         optimizer: sigmo::nn::Optimizer::adam(0.001),
-        ..TrainConfig::default()
+        ..TrainConfig::new(Kernels::best())
     };
     let h = fit(&mut trained, &s.train, Some(&s.test), &cfg, &mut ()).unwrap();
-    let (_, acc) =
-        train::evaluate(&trained, &s.test, Loss::SoftmaxCrossEntropy, 1, cfg.backend).unwrap();
+    let (_, acc) = train::evaluate(
+        &trained,
+        &s.test,
+        Loss::SoftmaxCrossEntropy,
+        1,
+        cfg.backend,
+        Kernels::best(),
+    )
+    .unwrap();
     assert_eq!(h.last().unwrap().test_accuracy, Some(acc));
-    let mut ws = Workspace::new(&trained, s.test.len()).unwrap();
+    let mut ws = Workspace::new(&trained, s.test.len(), Kernels::best()).unwrap();
     let mut yt = vec![0.0; s.test.len() * 10];
     sigmo::nn::one_hot(s.test.labels(), 10, &mut yt).unwrap();
     let st = ws
@@ -527,7 +534,7 @@ fn wide() -> (Dataset, Mlp, TrainConfig) {
         threads: 2,
         dropout: vec![0.3],
         input_noise: 0.1,
-        ..TrainConfig::default()
+        ..TrainConfig::new(Kernels::best())
     };
     (d, net, c)
 }
@@ -599,7 +606,10 @@ fn maxout_models_round_trip_with_their_widths_in_the_file() {
     assert_eq!(back, net);
     assert_eq!(loss, Some(Loss::Hinge));
     let x: Vec<f32> = (0..12).map(|i| i as f32 * 0.1 - 0.5).collect();
-    assert_eq!(back.predict(&x, 2).unwrap(), net.predict(&x, 2).unwrap());
+    assert_eq!(
+        back.predict(&Kernels::best(), &x, 2).unwrap(),
+        net.predict(&Kernels::best(), &x, 2).unwrap()
+    );
     // The file says so: [fan_in, k·fan_out] weights, and the activation with its k.
     let bytes = std::fs::read(&path).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
@@ -712,7 +722,7 @@ fn bad_values_are_errors_that_say_what_and_change_nothing() {
     let base = TrainConfig {
         epochs: 1,
         threads: 1,
-        ..TrainConfig::default()
+        ..TrainConfig::new(Kernels::best())
     };
     let cases: Vec<(TrainConfig, &str)> = vec![
         (
@@ -780,7 +790,7 @@ fn bad_values_are_errors_that_say_what_and_change_nothing() {
         assert!(e.contains(what), "want {what:?} in {e}");
         assert_eq!(net, net0);
     }
-    let e = Workspace::new(&net0, 4)
+    let e = Workspace::new(&net0, 4, Kernels::best())
         .unwrap()
         .with_noise(Noise {
             dropout: vec![1.5],
@@ -795,7 +805,7 @@ fn bad_values_are_errors_that_say_what_and_change_nothing() {
         .output(OutputActivation::Softmax)
         .build()
         .unwrap();
-    let mut ws = Workspace::new(&net0, 1).unwrap();
+    let mut ws = Workspace::new(&net0, 1, Kernels::best()).unwrap();
     let e = ws.forward(&mx, &[0.0; 64], 1).unwrap_err().to_string();
     assert!(e.contains("layer widths"), "{e}");
     // Names.
@@ -839,7 +849,7 @@ fn digits_reach_95_percent_with_maxout_hinge_and_dropout() {
             optimizer: adam,
             loss,
             dropout,
-            ..TrainConfig::default()
+            ..TrainConfig::new(Kernels::best())
         };
         let h = fit(&mut net, &s.train, Some(&s.test), &cfg, &mut ()).unwrap();
         let acc = h.last().unwrap().test_accuracy.unwrap();

@@ -6,7 +6,7 @@
 
 use sigmo::checkpoint;
 use sigmo::data;
-use sigmo::kernels::Activation;
+use sigmo::kernels::{Activation, Kernels};
 use sigmo::nn::{Mlp, Optimizer, OutputActivation};
 use sigmo::train::{
     self, fit, fit_from, Checkpoint, Checkpointing, EpochStats, Observer, Schedule, TrainConfig,
@@ -49,7 +49,7 @@ fn cfg(adam: bool, threads: usize, epochs: usize, schedule: Schedule) -> TrainCo
         l2: 1e-4,
         seed: 11,
         threads,
-        ..TrainConfig::default()
+        ..TrainConfig::new(Kernels::best())
     }
 }
 
@@ -825,7 +825,7 @@ fn a_header_announcing_huge_tensors_is_refused_without_allocating_them() {
     let c = TrainConfig {
         epochs: 1,
         threads: 1,
-        ..TrainConfig::default()
+        ..TrainConfig::new(Kernels::best())
     };
     let to = Checkpointing {
         to: Some(&file),

@@ -2,7 +2,7 @@
 //! with the last good model, bad settings change nothing, and models save and load whole.
 
 use sigmo::data::{self, Dataset};
-use sigmo::kernels::Activation;
+use sigmo::kernels::{Activation, Kernels};
 use sigmo::nn::{Loss, Mlp, Optimizer, OutputActivation};
 use sigmo::train::{self, fit, Schedule, TrainConfig, TrainError};
 
@@ -21,7 +21,7 @@ fn cfg(epochs: usize, threads: usize) -> TrainConfig {
         batch_size: 32,
         optimizer: Optimizer::sgd(0.05, 0.9),
         threads,
-        ..TrainConfig::default()
+        ..TrainConfig::new(Kernels::best())
     }
 }
 
@@ -52,6 +52,7 @@ fn an_mlp_learns_the_digits() {
         Loss::SoftmaxCrossEntropy,
         2,
         Default::default(),
+        Kernels::best(),
     )
     .unwrap();
     assert!((acc2 - acc).abs() < 1e-12, "{acc2} vs {acc}");
@@ -221,7 +222,7 @@ fn divergence_stops_training_and_keeps_the_last_good_model() {
     // the last weights with a finite loss are the initial ones.
     assert_eq!(net, start);
     // The kept network still runs and gives finite outputs.
-    let out = net.predict(s.test.sample(0), 1).unwrap();
+    let out = net.predict(&Kernels::best(), s.test.sample(0), 1).unwrap();
     assert!(out.iter().all(|v| v.is_finite()), "{out:?}");
 }
 
@@ -385,7 +386,7 @@ fn broken_model_files_are_errors_naming_the_file() {
 
 #[test]
 fn training_gives_the_same_bits_at_every_fma_tier_it_is_given() {
-    use sigmo::kernels::{Isa, Kernels};
+    use sigmo::kernels::Isa;
     // The tier travels in TrainConfig to every pass and to the optimizer; the FMA tiers
     // (Scalar, AVX2, AVX-512) run the same operations, so the trained weights agree.
     let s = data::digits();
@@ -398,7 +399,7 @@ fn training_gives_the_same_bits_at_every_fma_tier_it_is_given() {
                 epochs: 2,
                 optimizer: opt,
                 l2: 1e-4,
-                kernels: Some(Kernels::new(isa).unwrap()),
+                kernels: Kernels::new(isa).unwrap(),
                 ..cfg(2, threads)
             };
             fit(&mut net, &train, None, &c, &mut ()).unwrap();

@@ -62,6 +62,14 @@ impl Kernels {
         })
     }
 
+    /// Kernels of the scalar tier, which every CPU and every build runs.
+    pub fn scalar() -> Kernels {
+        Kernels {
+            isa: Isa::Scalar,
+            scalar_fma: scalar_fma(),
+        }
+    }
+
     /// Kernels of the tier [`Isa::detect`] picks (honouring `SIGMO_ISA`), cached.
     ///
     /// # Errors

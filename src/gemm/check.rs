@@ -1,15 +1,16 @@
 //! The self-check `sigmo info` runs on a backend: a few products against f64.
 
 use super::{Backend, MatMut, MatRef};
+use sigmo_kernels::Kernels;
 
-/// Runs a few products on `backend` (plain, transposed and strided operands, odd sizes)
+/// Runs a few products on `backend` (sigmo's engine at the tier of `kernels`) (plain, transposed and strided operands, odd sizes)
 /// against an f64 reference and returns the largest error as a fraction of the allowed
 /// 2(K+2)·ε·(|A||B|)ᵢⱼ; `sigmo info` prints it, so that the kernels OpenBLAS actually loaded
 /// (after any `OPENBLAS_CORETYPE` choice) are checked, not assumed.
 ///
 /// # Errors
 /// When a product is out of tolerance, with the shape and the error.
-pub fn self_check(backend: Backend) -> Result<f64, String> {
+pub fn self_check(backend: Backend, kernels: &Kernels) -> Result<f64, String> {
     let mut seed = 0x9E37_79B9u32;
     let mut next = move || {
         seed ^= seed << 13;
@@ -41,6 +42,7 @@ pub fn self_check(backend: Backend) -> Result<f64, String> {
         let mut c = vec![f32::NAN; m * n];
         backend
             .gemm(
+                kernels,
                 1.0,
                 av,
                 bv,

@@ -7,15 +7,18 @@ use sigmo_kernels::Kernels;
 impl Backend {
     /// C ← act(A·B + bias), the bias added to every row. The bias and the activation are
     /// applied to each block of rows of C right after it is computed, while it is still in
-    /// cache, rather than in passes over the whole of C.
+    /// cache, rather than in passes over the whole of C. The epilogue (and sigmo's own
+    /// GEMM engine) run at the tier of `k`, which the caller chooses once.
     ///
     /// ```
     /// use sigmo::gemm::{Activation, Backend, MatMut, MatRef};
+    /// use sigmo::kernels::Kernels;
     ///
     /// let x = [1.0, -2.0];                     // 1×2
     /// let w = [1.0, 0.0, 0.0, 1.0];            // 2×2
     /// let mut y = [0.0f32; 2];
     /// Backend::default().gemm_bias_act(
+    ///     &Kernels::best(),
     ///     MatRef::new(&x, 1, 2)?, MatRef::new(&w, 2, 2)?, &[0.5, 0.5], Activation::Relu,
     ///     MatMut::new(&mut y, 1, 2)?,
     /// )?;
@@ -26,23 +29,6 @@ impl Backend {
     /// # Errors
     /// When the shapes do not chain, or `bias` does not have one element per column of C.
     pub fn gemm_bias_act(
-        &self,
-        a: MatRef<'_>,
-        b: MatRef<'_>,
-        bias: &[f32],
-        act: Activation,
-        c: MatMut<'_>,
-    ) -> Result<(), ShapeError> {
-        let k = Kernels::try_best().map_err(|e| ShapeError::new(format!("gemm_bias_act: {e}")))?;
-        self.gemm_bias_act_with(&k, a, b, bias, act, c)
-    }
-
-    /// As [`Backend::gemm_bias_act`], with the epilogue at the tier of `k` (what the
-    /// network's workspace and the trainer call: the tier is chosen once, by the caller).
-    ///
-    /// # Errors
-    /// As [`Backend::gemm_bias_act`].
-    pub fn gemm_bias_act_with(
         &self,
         k: &Kernels,
         a: MatRef<'_>,
@@ -75,7 +61,7 @@ impl Backend {
             // C_blk ← A_blk·B (itself split over the threads when large enough), then
             // C_blk ← act(C_blk + bias) in one pass while the block is in cache.
             let a_blk = a.rows_range(start, start + blk_rows);
-            self.gemm_with(k, 1.0, a_blk, b, 0.0, blk.reborrow())?;
+            self.gemm(k, 1.0, a_blk, b, 0.0, blk.reborrow())?;
             bias_activate_rows(k, &mut blk, bias, act);
             start += blk_rows;
             rest = tail;

@@ -3,16 +3,17 @@
 //!
 //! ```
 //! use sigmo::gemm::{Backend, MatMut, MatRef};
+//! use sigmo::kernels::Kernels;
 //!
 //! let a = [1.0, 2.0, 3.0, 4.0];           // 2×2
 //! let b = [5.0, 6.0, 7.0, 8.0];           // 2×2
 //! let mut c = [1.0f32; 4];
-//! let be = Backend::default();
+//! let (be, k) = (Backend::default(), Kernels::best()); // chosen once, passed down
 //! // C ← 1·A·B + 0·C
-//! be.gemm(1.0, MatRef::new(&a, 2, 2)?, MatRef::new(&b, 2, 2)?, 0.0, MatMut::new(&mut c, 2, 2)?)?;
+//! be.gemm(&k, 1.0, MatRef::new(&a, 2, 2)?, MatRef::new(&b, 2, 2)?, 0.0, MatMut::new(&mut c, 2, 2)?)?;
 //! assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
 //! // C ← Aᵀ·B + C, transposing by view
-//! be.gemm(1.0, MatRef::new(&a, 2, 2)?.t(), MatRef::new(&b, 2, 2)?, 1.0, MatMut::new(&mut c, 2, 2)?)?;
+//! be.gemm(&k, 1.0, MatRef::new(&a, 2, 2)?.t(), MatRef::new(&b, 2, 2)?, 1.0, MatMut::new(&mut c, 2, 2)?)?;
 //! assert_eq!(c, [19.0 + 26.0, 22.0 + 30.0, 43.0 + 38.0, 50.0 + 44.0]);
 //! # Ok::<(), sigmo::gemm::ShapeError>(())
 //! ```
@@ -63,28 +64,13 @@ impl std::error::Error for ShapeError {}
 
 impl Backend {
     /// C ← α·A·B + β·C. Any combination of transposed views and strides. With β = 0, C is
-    /// never read, so NaN or garbage in C stays out of the result.
+    /// never read, so NaN or garbage in C stays out of the result. `k` is the kernel tier
+    /// sigmo's own engine ([`Engine::Sigmo`]) runs at; the caller chooses it once (the
+    /// other engines have their own dispatch).
     ///
     /// # Errors
     /// When the shapes do not chain (A is m×k, B k×n, C m×n); the message names all three.
     pub fn gemm(
-        &self,
-        alpha: f32,
-        a: MatRef<'_>,
-        b: MatRef<'_>,
-        beta: f32,
-        c: MatMut<'_>,
-    ) -> Result<(), ShapeError> {
-        let k = Kernels::try_best().map_err(|e| ShapeError::new(format!("gemm: {e}")))?;
-        self.gemm_with(&k, alpha, a, b, beta, c)
-    }
-
-    /// As [`Backend::gemm`], with sigmo's own engine ([`Engine::Sigmo`]) at the tier of `k`
-    /// (what the network's workspace calls: the tier is chosen once, by the caller).
-    ///
-    /// # Errors
-    /// As [`Backend::gemm`].
-    pub fn gemm_with(
         &self,
         k: &Kernels,
         alpha: f32,

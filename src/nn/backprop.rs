@@ -129,13 +129,13 @@ fn drops(noise: &Noise, at: Option<NoiseAt>, l: usize) -> bool {
 }
 
 impl Workspace {
-    /// Buffers for `net` and batches of up to `capacity` rows, on the default backend and
-    /// the best kernels this CPU runs (or those `SIGMO_ISA` forces).
+    /// Buffers for `net` and batches of up to `capacity` rows, on the default backend, running
+    /// every kernel (epilogues, losses, backward passes, sigmo's GEMM engine) at the tier of
+    /// `kernels`, which the caller chooses once ([`Kernels::best`], or a forced tier).
     ///
     /// # Errors
-    /// When `SIGMO_ISA` names a tier this CPU cannot run.
-    pub fn new(net: &Mlp, capacity: usize) -> Result<Workspace, NnError> {
-        let kernels = Kernels::try_best().map_err(|e| NnError::new(e.to_string()))?;
+    /// When the buffers do not fit in memory.
+    pub fn new(net: &Mlp, capacity: usize, kernels: Kernels) -> Result<Workspace, NnError> {
         let widths: Vec<usize> = (0..net.depth()).map(|l| net.width(l)).collect();
         let widest = net.sizes[1..]
             .iter()
@@ -203,13 +203,6 @@ impl Workspace {
         self.noisy = buffer(self.capacity, n)?;
         self.noise = noise;
         Ok(self)
-    }
-
-    /// The same buffers, running their kernels (epilogues, losses, backward passes) at the
-    /// tier of `kernels` instead of the detected one.
-    pub fn with_kernels(mut self, kernels: Kernels) -> Workspace {
-        self.kernels = kernels;
-        self
     }
 
     /// The same buffers, running their GEMMs on `backend`.
@@ -367,7 +360,7 @@ impl Workspace {
                 match net.hidden[l] {
                     Activation::Maxout(k) => {
                         let z = &mut pre[l][..rows * width];
-                        backend.gemm_bias_act_with(
+                        backend.gemm_bias_act(
                             kernels,
                             a,
                             w,
@@ -379,7 +372,7 @@ impl Workspace {
                     }
                     f => {
                         let c = MatMut::new(out, rows, n_out)?;
-                        backend.gemm_bias_act_with(kernels, a, w, net.biases(l), f, c)?;
+                        backend.gemm_bias_act(kernels, a, w, net.biases(l), f, c)?;
                     }
                 }
                 if drops(noise, at, l) {
@@ -392,14 +385,7 @@ impl Workspace {
             } else {
                 let z = &mut logits[..rows * n_out];
                 let c = MatMut::new(z, rows, n_out)?;
-                backend.gemm_bias_act_with(
-                    kernels,
-                    a,
-                    w,
-                    net.biases(l),
-                    Activation::Identity,
-                    c,
-                )?;
+                backend.gemm_bias_act(kernels, a, w, net.biases(l), Activation::Identity, c)?;
                 match net.output {
                     OutputActivation::Softmax => kernels.softmax_rows(z, n_out, out),
                     OutputActivation::Elementwise(f) => kernels.activate(f, z, out),
@@ -553,7 +539,7 @@ impl Workspace {
             let (wr, br) = (grads.layout.w(l), grads.layout.b(l));
             let (gw, gb) = grads.data[wr.start..br.end].split_at_mut(wr.len());
             // ∂L/∂W = scale · Xᵀ·δ (Xᵀ a view).
-            self.backend.gemm_with(
+            self.backend.gemm(
                 &self.kernels,
                 scale,
                 MatRef::new(input, rows, n_in)?.t(),
@@ -571,7 +557,7 @@ impl Workspace {
                 // (before dropout), or maxout's winners.
                 let h = l - 1;
                 let dp = &mut other[..rows * n_in];
-                self.backend.gemm_with(
+                self.backend.gemm(
                     &self.kernels,
                     1.0,
                     dm,

@@ -5,7 +5,7 @@
 //! applied in its epilogue ([`Backend::gemm_bias_act`](crate::gemm::Backend::gemm_bias_act)).
 //!
 //! ```
-//! use sigmo::kernels::Activation;
+//! use sigmo::kernels::{Activation, Kernels};
 //! use sigmo::nn::{Init, Mlp, OutputActivation};
 //!
 //! let net = Mlp::builder(&[4, 8, 3])
@@ -14,7 +14,8 @@
 //!     .init(Init::He)
 //!     .seed(7)
 //!     .build()?;
-//! let probs = net.predict(&[0.1, 0.2, 0.3, 0.4, 1.0, 0.0, -1.0, 0.5], 2)?; // 2 samples
+//! let k = Kernels::best(); // the tier, chosen once and passed down
+//! let probs = net.predict(&k, &[0.1, 0.2, 0.3, 0.4, 1.0, 0.0, -1.0, 0.5], 2)?; // 2 samples
 //! for row in probs.chunks(3) {
 //!     assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
 //! }
@@ -37,7 +38,7 @@ pub use loss::Loss;
 pub use noise::{Noise, NoiseAt};
 pub use optim::{Optimizer, OptimizerState};
 
-use crate::kernels::Activation;
+use crate::kernels::{Activation, Kernels};
 use std::fmt;
 use std::ops::RangeInclusive;
 
@@ -471,12 +472,12 @@ impl Mlp {
     }
 
     /// The outputs for `rows` samples (`x` holds `rows × inputs()` values, row-major), on the
-    /// default backend, allocating a workspace; for repeated calls, keep a [`Workspace`] and
-    /// use [`Workspace::forward`].
+    /// default backend with the kernels at the tier of `k`, allocating a workspace; for
+    /// repeated calls, keep a [`Workspace`] and use [`Workspace::forward`].
     ///
     /// # Errors
     /// When `x` does not hold `rows × inputs()` values.
-    pub fn predict(&self, x: &[f32], rows: usize) -> Result<Vec<f32>, NnError> {
+    pub fn predict(&self, k: &Kernels, x: &[f32], rows: usize) -> Result<Vec<f32>, NnError> {
         if rows.checked_mul(self.inputs()) != Some(x.len()) {
             return Err(NnError::new(format!(
                 "input has {} values, {rows} samples × {} inputs need {}",
@@ -485,7 +486,7 @@ impl Mlp {
                 rows.saturating_mul(self.inputs())
             )));
         }
-        let mut ws = Workspace::new(self, rows.max(1))?;
+        let mut ws = Workspace::new(self, rows.max(1), *k)?;
         Ok(ws.forward(self, x, rows)?.to_vec())
     }
 
@@ -493,8 +494,8 @@ impl Mlp {
     ///
     /// # Errors
     /// As [`predict`](Self::predict).
-    pub fn classify(&self, x: &[f32], rows: usize) -> Result<Vec<usize>, NnError> {
-        let out = self.predict(x, rows)?;
+    pub fn classify(&self, k: &Kernels, x: &[f32], rows: usize) -> Result<Vec<usize>, NnError> {
+        let out = self.predict(k, x, rows)?;
         Ok(out.chunks(self.outputs()).map(argmax).collect())
     }
 }

@@ -116,12 +116,13 @@ impl fmt::Display for Optimizer {
 /// An optimizer with its state (velocities or moments), shaped as one network.
 ///
 /// ```
+/// use sigmo::kernels::Kernels;
 /// use sigmo::nn::{Grads, Mlp, Optimizer, OptimizerState};
 ///
 /// let mut net = Mlp::new(&[2, 1])?;
 /// let w0 = net.weights(0).to_vec();
 /// let g = Grads::new(&net);
-/// let mut opt = OptimizerState::new(Optimizer::sgd(0.5, 0.0), 0.0, &net)?;
+/// let mut opt = OptimizerState::new(Optimizer::sgd(0.5, 0.0), 0.0, &net, Kernels::best())?;
 /// opt.step(&mut net, &g)?;                 // zero gradient: nothing moves
 /// assert_eq!(net.weights(0), &w0[..]);
 /// # Ok::<(), sigmo::nn::NnError>(())
@@ -150,23 +151,12 @@ const BLOCK: usize = 2048;
 
 impl OptimizerState {
     /// Fresh state (zero velocities and moments) for `net`, with L2 coefficient `l2` (λ ≥ 0),
-    /// updating at the tier of [`Kernels::try_best`] (change it with
-    /// [`OptimizerState::with_kernels`]).
-    ///
-    /// # Errors
-    /// As [`Optimizer::check`], or when λ is negative or not finite, or when `SIGMO_ISA`
-    /// names a tier this CPU cannot run.
-    pub fn new(opt: Optimizer, l2: f32, net: &Mlp) -> Result<OptimizerState, NnError> {
-        let k = Kernels::try_best().map_err(|e| NnError::new(e.to_string()))?;
-        OptimizerState::with_kernels(opt, l2, net, k)
-    }
-
-    /// As [`OptimizerState::new`], updating at the tier of `kernels`: the vectorized update
-    /// pass gives the same weights at every tier.
+    /// updating at the tier of `kernels`: the vectorized update pass gives the same weights
+    /// at every tier.
     ///
     /// # Errors
     /// As [`Optimizer::check`], or when λ is negative or not finite.
-    pub fn with_kernels(
+    pub fn new(
         opt: Optimizer,
         l2: f32,
         net: &Mlp,
@@ -240,7 +230,7 @@ impl OptimizerState {
     /// [`moments`](Self::moments) gave them), for `net`, updating at `kernels`.
     ///
     /// # Errors
-    /// As [`OptimizerState::with_kernels`], or when the moments are not shaped for `net` and
+    /// As [`OptimizerState::new`], or when the moments are not shaped for `net` and
     /// `opt` (Adam has two, SGD one), or a moment is not finite.
     pub(crate) fn restore(
         opt: Optimizer,

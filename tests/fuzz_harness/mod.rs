@@ -7,6 +7,7 @@
 
 use sigmo::checkpoint::{checksum, Checkpoint, MAGIC, VERSION};
 use sigmo::data::idx;
+use sigmo::kernels::Kernels;
 use std::io::Write;
 
 /// The longest error message sigmo may give for one bad input.
@@ -124,7 +125,9 @@ pub fn model(data: &[u8]) -> Vec<String> {
             }
             // Bounded by the file: the weights of the first layer hold inputs() values.
             let x = vec![0.5f32; net.inputs()];
-            let y = net.predict(&x, 1).expect("one sample of the right size");
+            let y = net
+                .predict(&Kernels::best(), &x, 1)
+                .expect("one sample of the right size");
             assert_eq!(y.len(), net.outputs());
             Vec::new()
         }
@@ -165,7 +168,9 @@ pub fn checkpoint(data: &[u8]) -> Vec<String> {
             assert_eq!(ck.epochs_done(), ck.history().epochs.len());
             assert!(ck.config().batch_size > 0 && ck.config().threads > 0);
             let x = vec![0.5f32; net.inputs()];
-            let y = net.predict(&x, 1).expect("one sample of the right size");
+            let y = net
+                .predict(&Kernels::best(), &x, 1)
+                .expect("one sample of the right size");
             assert_eq!(y.len(), net.outputs());
             Vec::new()
         }
