@@ -91,6 +91,11 @@ fn main() {
             (784, 128, 512, true),
             (512, 128, 256, true),
             (64, 1000, 32, true),
+            // Nielsen's 784-30-10 at batch 10: X·W₁, Xᵀ·δ₁, δ₂·W₂ᵀ's shapes.
+            (10, 784, 30, false),
+            (784, 10, 30, true),
+            (10, 30, 10, false),
+            (30, 10, 10, true),
         ] {
             let a: Vec<f32> = (0..m * kk).map(|i| (i % 13) as f32 * 0.1).collect();
             let b: Vec<f32> = (0..kk * n).map(|i| (i % 7) as f32 * 0.1).collect();

@@ -145,8 +145,8 @@ pub struct OptimizerState {
 /// pool, in contiguous parts; below it, waking a thread costs more than the update.
 const PARALLEL_MIN_PARAMS: usize = 1 << 16;
 
-/// Elements per block: the old weights are copied and updated block by block while the
-/// block is in L1.
+/// Elements per block: the parameters are updated block by block, each block's weights,
+/// gradients and state together in L1.
 const BLOCK: usize = 2048;
 
 impl OptimizerState {
@@ -275,9 +275,11 @@ impl OptimizerState {
 
     /// One update from the sum of two shards' gradients `g + g2` (if given), in one pass over
     /// memory, split over the current rayon pool's threads when large: each parameter's
-    /// gradient is summed, its square added to ‖g‖², its old value copied to `before` (if
-    /// given), and the update applied. Returns ‖g‖² (∞ or NaN if a gradient is) and whether
-    /// every updated parameter is finite, so that the caller can put `before` back.
+    /// gradient is summed, its square added to ‖g‖², and the update applied. With `before`,
+    /// the new weights are written into `before`'s buffer and the two buffers swapped, so that
+    /// `before` ends holding the old weights for no write more than the update's own. Returns
+    /// ‖g‖² (∞ or NaN if a gradient is) and whether every updated parameter is finite, so
+    /// that the caller can put `before` back.
     pub(crate) fn update(
         &mut self,
         net: &mut Mlp,
@@ -315,14 +317,22 @@ impl OptimizerState {
                 }
             }
         };
+        // Out of place into `before`'s buffer, then swapped; or in place.
+        let (w, from): (&mut [f32], &[f32]) = match before {
+            Some(b) => {
+                std::mem::swap(&mut net.params, &mut b.params);
+                (&mut net.params, &b.params)
+            }
+            None => (&mut net.params, &[]),
+        };
         let part = Part {
             off: 0,
-            w: &mut net.params,
+            w,
             g: &g.data,
             g2: g2.map_or(&[][..], |g| &g.data[..]),
             m: &mut self.m,
             v: &mut self.v,
-            before: before.map_or(&mut [][..], |b| &mut b.params[..]),
+            from,
         };
         let n = part.w.len();
         let parts = if n >= PARALLEL_MIN_PARAMS {
@@ -336,8 +346,8 @@ impl OptimizerState {
     }
 }
 
-/// A contiguous range of every buffer one update touches; `g2`, `v` and `before` may be
-/// empty (not used).
+/// A contiguous range of every buffer one update touches; `g2`, `v` and `from` may be
+/// empty (not used; an empty `from`: in place).
 struct Part<'a> {
     off: usize,
     w: &'a mut [f32],
@@ -345,7 +355,7 @@ struct Part<'a> {
     g2: &'a [f32],
     m: &'a mut [f32],
     v: &'a mut [f32],
-    before: &'a mut [f32],
+    from: &'a [f32],
 }
 
 fn split_mut(s: &mut [f32], at: usize) -> (&mut [f32], &mut [f32]) {
@@ -371,7 +381,7 @@ impl<'a> Part<'a> {
         let (h0, h1) = split(self.g2, at);
         let (m0, m1) = self.m.split_at_mut(at);
         let (v0, v1) = split_mut(self.v, at);
-        let (b0, b1) = split_mut(self.before, at);
+        let (b0, b1) = split(self.from, at);
         (
             Part {
                 off: self.off,
@@ -380,7 +390,7 @@ impl<'a> Part<'a> {
                 g2: h0,
                 m: m0,
                 v: v0,
-                before: b0,
+                from: b0,
             },
             Part {
                 off: self.off + at,
@@ -389,7 +399,7 @@ impl<'a> Part<'a> {
                 g2: h1,
                 m: m1,
                 v: v1,
-                before: b1,
+                from: b1,
             },
         )
     }
@@ -419,16 +429,13 @@ fn update_part(p: Part<'_>, layout: &Layout, rule: Rule, l2: f32, k: Kernels) ->
         g2,
         m,
         v,
-        before,
+        from,
     } = p;
     layout.runs(off, w.len(), |r, is_w| {
         let lam = if is_w { l2 } else { 0.0 };
         let mut s = r.start;
         while s < r.end {
             let e = (s + BLOCK).min(r.end);
-            if !before.is_empty() {
-                before[s..e].copy_from_slice(&w[s..e]);
-            }
             let gb = &g[s..e];
             let g2b = if g2.is_empty() { &[][..] } else { &g2[s..e] };
             let vb = if v.is_empty() {
@@ -440,6 +447,7 @@ fn update_part(p: Part<'_>, layout: &Layout, rule: Rule, l2: f32, k: Kernels) ->
                 k,
                 Block {
                     w: &mut w[s..e],
+                    from: if from.is_empty() { &[] } else { &from[s..e] },
                     g: gb,
                     g2: g2b,
                     m: &mut m[s..e],
@@ -454,4 +462,57 @@ fn update_part(p: Part<'_>, layout: &Layout, rule: Rule, l2: f32, k: Kernels) ->
         }
     });
     (sq, check)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::Isa;
+
+    /// The update written out of place into the last-good buffer gives the bits of the update
+    /// in place, and leaves the old weights in that buffer, for every rule, one shard or two,
+    /// at every tier this CPU runs; over enough steps that the velocities and moments matter.
+    #[test]
+    fn out_of_place_update_is_the_in_place_one() {
+        let net0 = Mlp::builder(&[37, 70, 3]).seed(9).build().unwrap();
+        let n = net0.num_params();
+        let grads = |seed: usize| {
+            let mut g = Grads::new(&net0);
+            for (i, x) in g.data.iter_mut().enumerate() {
+                *x = (((i * 7919 + seed * 104_729) % 1000) as f32 - 500.0) * 1e-3;
+            }
+            g
+        };
+        for isa in Isa::available() {
+            let k = Kernels::new(isa).unwrap();
+            for opt in [
+                Optimizer::sgd(0.05, 0.0),
+                Optimizer::sgd(0.05, 0.9),
+                Optimizer::adam(0.01),
+            ] {
+                for two in [false, true] {
+                    let (mut a, mut b) = (net0.try_clone().unwrap(), net0.try_clone().unwrap());
+                    let mut before = Mlp::builder(&[37, 70, 3]).seed(1).build().unwrap();
+                    let mut sa = OptimizerState::new(opt, 1e-3, &a, k).unwrap();
+                    let mut sb = OptimizerState::new(opt, 1e-3, &b, k).unwrap();
+                    for step in 0..4 {
+                        let (g, g2) = (grads(step), grads(step + 100));
+                        let g2 = two.then_some(&g2);
+                        let old = b.params.clone();
+                        let ra = sa.update(&mut a, &g, g2, None).unwrap();
+                        let rb = sb.update(&mut b, &g, g2, Some(&mut before)).unwrap();
+                        let what = format!("{isa} {} two shards {two} step {step}", opt.name());
+                        assert_eq!(ra.1, rb.1, "{what}");
+                        assert_eq!(ra.0.to_bits(), rb.0.to_bits(), "{what}: ‖g‖²");
+                        assert_eq!(a.params, b.params, "{what}: the new weights");
+                        assert_eq!(before.params, old, "{what}: the weights before");
+                        assert_ne!(b.params, old, "{what}: nothing moved");
+                        assert_eq!(sa.m, sb.m, "{what}: m");
+                        assert_eq!(sa.v, sb.v, "{what}: v");
+                    }
+                    assert_eq!(a.params.len(), n);
+                }
+            }
+        }
+    }
 }

@@ -29,9 +29,13 @@ pub(crate) enum Rule {
 }
 
 /// The slices one block update touches, all of one length; `g2` is empty when there is one
-/// shard, `v` empty unless the rule is Adam.
+/// shard, `v` empty unless the rule is Adam. With `from` empty the update is in place (the
+/// old weights are read from `w`); else the old weights are read from `from` and the new ones
+/// written to `w`, which is not read: the caller keeps `from` as the weights before the step,
+/// for no extra write.
 pub(crate) struct Block<'a> {
     pub w: &'a mut [f32],
+    pub from: &'a [f32],
     pub g: &'a [f32],
     pub g2: &'a [f32],
     pub m: &'a mut [f32],
@@ -121,6 +125,7 @@ impl WithSimd for Block<'_> {
     fn with_simd<S: Simd>(self, s: S) -> (f64, f64) {
         let Block {
             w,
+            from,
             g,
             g2,
             m,
@@ -130,6 +135,7 @@ impl WithSimd for Block<'_> {
         } = self;
         let n = w.len();
         let (g, m) = (&g[..n], &mut m[..n]);
+        let oop = !from.is_empty();
         let two = !g2.is_empty();
         let g2 = if two { &g2[..n] } else { g };
         let uses_m = !matches!(rule, Rule::Sgd { mu, .. } if mu == 0.0);
@@ -141,19 +147,22 @@ impl WithSimd for Block<'_> {
         // Whole registers, then one masked partial register for the tail, through the same
         // rule_v: the same operations on every element.
         let (wh, wt) = S::as_mut_simd_f32s(w);
+        let (fh, ft) = S::as_simd_f32s(if oop { &from[..n] } else { &[] });
         let (gh, gt) = S::as_simd_f32s(g);
         let (hh, ht) = S::as_simd_f32s(g2);
         let (mh, mt) = S::as_mut_simd_f32s(m);
         let (vh, vt) = S::as_mut_simd_f32s(v);
         let regs = wh.len();
         let (gh, hh, mh) = (&gh[..regs], &hh[..regs], &mut mh[..regs]);
+        let fh = if oop { &fh[..regs] } else { fh };
         let vh = if adam { &mut vh[..regs] } else { vh };
         for j in 0..regs {
             let gi = if two { s.add_f32s(gh[j], hh[j]) } else { gh[j] };
             acc = s.mul_add_f32s(gi, gi, acc);
             let mi = if uses_m { mh[j] } else { zero };
             let vi = if adam { vh[j] } else { zero };
-            let (wn, mn, vn) = rule_v(s, rule, lam, gi, wh[j], mi, vi);
+            let wi = if oop { fh[j] } else { wh[j] };
+            let (wn, mn, vn) = rule_v(s, rule, lam, gi, wi, mi, vi);
             wh[j] = wn;
             if uses_m {
                 mh[j] = mn;
@@ -170,7 +179,7 @@ impl WithSimd for Block<'_> {
                 s.partial_load_f32s(gt)
             };
             acc = s.mul_add_f32s(gi, gi, acc);
-            let wi = s.partial_load_f32s(wt);
+            let wi = s.partial_load_f32s(if oop { ft } else { wt });
             let mi = if uses_m {
                 s.partial_load_f32s(mt)
             } else {
