@@ -111,7 +111,7 @@ pub(crate) fn sgemm_panels<S: Simd>(s: S, p: Gemm<'_>) -> Result<(), LayoutError
             buf.resize(need + 16, 0.0);
         }
         let off = buf.as_ptr().align_offset(64).min(16);
-        pack_b(b, bl, panel, &mut buf[off..off + need]);
+        pack_b(s, b, bl, panel, &mut buf[off..off + need]);
         run.panels::<S>(s, &buf[off..off + need], panel, k, n);
         PANELS.with(|cell| cell.set(buf));
         return Ok(());
@@ -148,23 +148,39 @@ pub fn reserve_panels(k: usize, n: usize) {
     PANELS.with(|cell| cell.set(buf));
 }
 
-/// Copies B (k × n) into `out` as column panels of `w` columns, panel q holding rows
-/// 0 … k−1 of columns q·w … q·w + w − 1 one after the other, zero beyond column n.
-fn pack_b(b: &[f32], bl: Layout, w: usize, out: &mut [f32]) {
-    let (k, n) = (bl.rows, bl.cols);
+/// Copies B (k × n) into `out` as column panels of `w` columns (a whole number of
+/// registers), panel q holding rows 0 … k−1 of columns q·w … q·w + w − 1 one after the
+/// other, zero beyond column n. Rows of a contiguous B are copied register by register
+/// (inline: a `copy_from_slice` per 128-byte row segment was a library call each); a strided
+/// B (Wᵀ) is gathered element by element.
+#[inline(always)]
+fn pack_b<S: Simd>(s: S, b: &[f32], bl: Layout, w: usize, out: &mut [f32]) {
+    let (k, n, l) = (bl.rows, bl.cols, S::LANES);
     for (q, panel) in out.chunks_exact_mut(k * w).enumerate() {
         let j0 = q * w;
         let cols = (n - j0).min(w);
+        let contiguous = bl.col_stride == 1 || cols == 1;
         for (p, dst) in panel.chunks_exact_mut(w).enumerate() {
             let row = p * bl.row_stride + j0 * bl.col_stride;
-            if bl.col_stride == 1 || cols == 1 {
-                dst[..cols].copy_from_slice(&b[row..row + cols]);
+            if contiguous {
+                let src = &b[row..row + cols];
+                for (r, d) in dst.chunks_exact_mut(l).enumerate() {
+                    let lo = r * l;
+                    let v = if lo + l <= cols {
+                        s.load(&src[lo..])
+                    } else if lo < cols {
+                        s.load_partial(&src[lo..], 0.0)
+                    } else {
+                        s.splat(0.0)
+                    };
+                    s.store(d, v);
+                }
             } else {
                 for (j, d) in dst[..cols].iter_mut().enumerate() {
                     *d = b[row + j * bl.col_stride];
                 }
+                dst[cols..].fill(0.0);
             }
-            dst[cols..].fill(0.0);
         }
     }
 }
