@@ -1,6 +1,8 @@
 //! The network: textbook golden values, gradients against f64 central differences for every
 //! activation and loss, optimizer steps against their formulas, and shape errors.
 
+mod common;
+use common::act64;
 use sigmo::kernels::{Activation, Kernels};
 use sigmo::nn::{
     Grads, Init, Loss, Mlp, NnError, Optimizer, OptimizerState, OutputActivation, Workspace,
@@ -147,32 +149,6 @@ fn initialisations_have_their_scale_and_follow_the_seed() {
 }
 
 // ---------------------------------------------------------------- f64 reference
-
-fn act64(a: Activation, z: f64) -> f64 {
-    match a {
-        Activation::Identity => z,
-        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-        Activation::Tanh => z.tanh(),
-        Activation::Relu => z.max(0.0),
-        Activation::LeakyRelu(al) => {
-            if z >= 0.0 {
-                z
-            } else {
-                al as f64 * z
-            }
-        }
-        Activation::Elu(al) => {
-            if z > 0.0 {
-                z
-            } else {
-                al as f64 * z.exp_m1()
-            }
-        }
-        Activation::Step => f64::from(z > 0.0),
-        // Not elementwise: tests/regularize.rs checks maxout layers.
-        Activation::Maxout(_) => unreachable!("maxout is checked in tests/regularize.rs"),
-    }
-}
 
 /// The loss summed over the batch, in f64, with `params` as the network's (flattened in
 /// layer order: weights then biases), and the smallest |z| seen in a hidden layer.

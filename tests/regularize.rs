@@ -3,37 +3,14 @@
 //! the same bits at one and two threads, evaluation that never drops, model files that
 //! round-trip, bad values, and the digits learnt with each.
 
+mod common;
+use common::act64;
 use sigmo::data::{self, Dataset};
 use sigmo::kernels::{Activation, Kernels};
 use sigmo::nn::{Grads, Init, Loss, Mlp, Noise, NoiseAt, OutputActivation, Workspace};
 use sigmo::train::{self, fit, TrainConfig};
 
 // ---------------------------------------------------------------- f64 reference
-
-fn act64(a: Activation, z: f64) -> f64 {
-    match a {
-        Activation::Identity => z,
-        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-        Activation::Tanh => z.tanh(),
-        Activation::Relu => z.max(0.0),
-        Activation::LeakyRelu(al) => {
-            if z >= 0.0 {
-                z
-            } else {
-                al as f64 * z
-            }
-        }
-        Activation::Elu(al) => {
-            if z > 0.0 {
-                z
-            } else {
-                al as f64 * z.exp_m1()
-            }
-        }
-        Activation::Step => f64::from(z > 0.0),
-        Activation::Maxout(_) => unreachable!("not elementwise"),
-    }
-}
 
 /// The index of the largest entry (the first on ties).
 fn class_of(y: &[f32]) -> usize {
@@ -508,19 +485,8 @@ fn evaluate_forward_and_predict_never_drop_or_add_noise() {
 
 /// A data set large enough per batch that two threads split each batch in two shards.
 fn wide() -> (Dataset, Mlp, TrainConfig) {
-    let (n, dim) = (513, 256);
-    let mut seed = 7u32;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        (seed >> 8) as f32 / (1u32 << 24) as f32
-    };
-    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-    let features: Vec<f32> = (0..n * dim)
-        .map(|i| 0.5 * next() + if i % dim == (i / dim) % 10 { 1.0 } else { 0.0 })
-        .collect();
-    let d = Dataset::new("wide", features, labels, dim, 10).unwrap();
+    let d = common::wide_data();
+    let dim = d.dim();
     let net = Mlp::builder(&[dim, 256, 10])
         .hidden(Activation::Maxout(2))
         .output(OutputActivation::Softmax)

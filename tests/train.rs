@@ -1,6 +1,7 @@
 //! Training: it learns, it is reproducible, shards agree with one thread, divergence stops
 //! with the last good model, bad settings change nothing, and models save and load whole.
 
+mod common;
 use sigmo::data::{self, Dataset};
 use sigmo::kernels::{Activation, Kernels};
 use sigmo::nn::{Loss, Mlp, Optimizer, OutputActivation};
@@ -128,20 +129,8 @@ fn the_same_seed_trains_the_same_network() {
 
 /// A data set large enough per batch that two threads split each batch in two shards.
 fn wide() -> (Dataset, Mlp, TrainConfig) {
-    // 513 samples: the last batch has one row, so one of its two shards is empty.
-    let (n, dim) = (513, 256);
-    let mut seed = 7u32;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        (seed >> 8) as f32 / (1u32 << 24) as f32
-    };
-    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-    let features: Vec<f32> = (0..n * dim)
-        .map(|i| 0.5 * next() + if i % dim == (i / dim) % 10 { 1.0 } else { 0.0 })
-        .collect();
-    let d = Dataset::new("wide", features, labels, dim, 10).unwrap();
+    let d = common::wide_data();
+    let dim = d.dim();
     let net = Mlp::builder(&[dim, 256, 10])
         .hidden(Activation::Relu)
         .output(OutputActivation::Softmax)

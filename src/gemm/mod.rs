@@ -86,11 +86,19 @@ impl Backend {
             scale(beta, &mut c);
             return Ok(());
         }
-        match self.engine_for(&a, &b, &c) {
-            Engine::MatrixMultiply => engines::mm_threaded(alpha, a, b, beta, c),
-            Engine::OpenBlas => engines::blas(alpha, a, b, beta, c),
-            Engine::GemmCrate => engines::gemm_crate(alpha, a, b, beta, c),
-            Engine::Sigmo => engines::sigmo(k, alpha, a, b, beta, c),
+        let engine = self.engine_for(&a, &b, &c);
+        let p = engines::Product {
+            alpha,
+            a,
+            b,
+            beta,
+            c,
+        };
+        match engine {
+            Engine::MatrixMultiply => engines::mm_threaded(p),
+            Engine::OpenBlas => engines::blas(p),
+            Engine::GemmCrate => engines::gemm_crate(p),
+            Engine::Sigmo => engines::sigmo(k, p),
         }
     }
 }

@@ -14,8 +14,8 @@ pub enum Engine {
     GemmCrate,
     /// sigmo's own engine (`Kernels::sgemm`): B packed into column panels (copied
     /// on each call into a buffer the thread keeps) when C has [`sigmo_kernels::gemm::PACK_MIN_ROWS`]
-    /// rows or more or B's rows are strided, read in place otherwise; 4 rows × 2 registers
-    /// per block. Every product of [`Backend::Sigmo`] whose C has contiguous rows, and on the
+    /// rows or more or B's rows are strided, read in place otherwise; 4, 5 or 6 rows × 2
+    /// registers per block. Every product of [`Backend::Sigmo`] whose C has contiguous rows, and on the
     /// other backends those with a short side ([`SMALL_MAX_SIDE`]) below
     /// [`PARALLEL_MIN_FLOPS`]: a batch of 10 times a weight matrix, the dW = Xᵀ·δ of such a
     /// batch, where packing both operands costs as much as the product.
