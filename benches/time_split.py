@@ -3,7 +3,9 @@
 cpu-clock software event, which works inside a VM without hardware counters) and sorts the
 samples into GEMM (packing included), bias + activation (forward and backward), loss,
 optimizer and the rest, by symbol name. It runs E and E + 2 epochs and takes the
-difference, so that loading and decompressing the data set (done once) drops out.
+difference, so that what is done once drops out; only the samples of the trainer's pool
+threads (`sigmo-train-N`) count, so that loading and decompressing the data set (on the
+main thread) is out too.
 
     python3 benches/time_split.py [--sigmo PATH] W|N [--threads T] [--backend B]
 
@@ -67,8 +69,11 @@ def main():
             cmd += pin + [sigmo, "train", "--dataset", "fashion-mnist", "--threads", threads,
                           "--backend", backend, "--quiet", "--epochs", str(epochs)] + CONFIGS[cfg]
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            # The trainer's pool threads only: loading the data set (the main thread) drops
+            # out, and with it the noise of a second's decompression.
             rep = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort",
-                                  "symbol", "--stdio", "-q", "-n"],
+                                  "symbol", "--stdio", "-q", "-n",
+                                  "--comm", ",".join(f"sigmo-train-{i}" for i in range(8))],
                                  check=True, capture_output=True, text=True).stdout
         for line in rep.splitlines():
             m = re.match(r"\s*[0-9.]+%\s+([0-9]+)\s+\[[.kH]\]\s+(.*)", line)

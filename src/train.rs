@@ -412,7 +412,8 @@ fn part(len: usize, s: usize, n: usize) -> std::ops::Range<usize> {
 /// - [`TrainError::Diverged`] when a batch's loss, its gradient, or the weights after its
 ///   step are not finite; the network then goes back to the last weights that gave a finite
 ///   loss: the weights before the failing batch's step when its loss was finite, else the
-///   weights before the previous step (a copy of the weights is kept before each step).
+///   weights before the previous step (each step writes its new weights into a second
+///   buffer and swaps the two, so the weights before it are kept without a copy).
 pub fn fit(
     net: &mut Mlp,
     train: &Dataset,
