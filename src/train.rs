@@ -1091,11 +1091,10 @@ pub fn evaluate(
         0 => crate::num_threads(),
         t => t,
     };
-    let k = kernels;
     let rows = 256.min(data.len());
     let n = shards_for(net, rows, threads);
     let mut shards = (0..n)
-        .map(|_| Shard::new(net, rows.div_ceil(n), backend, k))
+        .map(|_| Shard::new(net, rows.div_ceil(n), backend, kernels))
         .collect::<Result<Vec<_>, _>>()?;
     let s = pool(threads)?.install(|| {
         reserve_panels(net, rows.div_ceil(n));

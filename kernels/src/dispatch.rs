@@ -302,8 +302,8 @@ kernel_table! {
     fn dot(x: &[f32], y: &[f32]) -> f32 = reduce::dot;
     /// y ← a·x + y (one fused multiply-add per element). Panics if the lengths differ.
     fn axpy(a: f32, x: &[f32], y: &mut [f32]) = reduce::axpy;
-    /// C ← α·A·B + β·C on sigmo's own engine: B in column panels, 4×2-register blocks (the
-    /// recipe and its accuracy: `gemm_panels.rs`). The FMA tiers give the same bits, and so
+    /// C ← α·A·B + β·C on sigmo's own engine: B in column panels, blocks of 4 to 6 rows × 2
+    /// registers (the recipe and its accuracy: `gemm_panels.rs`). The FMA tiers give the same bits, and so
     /// does any split of C's rows.
     ///
     /// # Errors

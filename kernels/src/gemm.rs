@@ -134,43 +134,51 @@ impl Layout {
     }
 }
 
-fn check_gemm(
-    a: Layout,
-    alen: usize,
-    b: Layout,
-    blen: usize,
-    c: Layout,
-    clen: usize,
-) -> Result<(), LayoutError> {
-    if a.cols != b.rows || a.rows != c.rows || b.cols != c.cols {
-        return Err(LayoutError(format!(
-            "cannot multiply {}×{} by {}×{} into {}×{}",
-            a.rows, a.cols, b.rows, b.cols, c.rows, c.cols
-        )));
+impl Gemm<'_> {
+    /// The checks every engine call starts with: the shapes chain, every view lies inside
+    /// its slice, and C addresses no element twice.
+    fn check(&self) -> Result<(), LayoutError> {
+        let (a, b, c) = (self.al, self.bl, self.cl);
+        let (alen, blen, clen) = (self.a.len(), self.b.len(), self.c.len());
+        if a.cols != b.rows || a.rows != c.rows || b.cols != c.cols {
+            return Err(LayoutError(format!(
+                "cannot multiply {}×{} by {}×{} into {}×{}",
+                a.rows, a.cols, b.rows, b.cols, c.rows, c.cols
+            )));
+        }
+        a.check_within(alen)?;
+        b.check_within(blen)?;
+        c.check_within(clen)?;
+        c.check_disjoint()
     }
-    a.check_within(alen)?;
-    b.check_within(blen)?;
-    c.check_within(clen)?;
-    c.check_disjoint()
+
+    /// [`check`](Self::check), then `None` when C is empty (nothing to do), else the same
+    /// product with its layouts [`Layout::normalized`]: every stride then either spans a
+    /// dimension of 2+ elements, so that it is below its slice's length, or is 0, and so it
+    /// fits isize.
+    pub(crate) fn prepared(self) -> Result<Option<Self>, LayoutError> {
+        self.check()?;
+        if self.cl.rows == 0 || self.cl.cols == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Gemm {
+            al: self.al.normalized(),
+            bl: self.bl.normalized(),
+            cl: self.cl.normalized(),
+            ..self
+        }))
+    }
 }
 
-/// The checks every strided engine call starts with ([`check_gemm`]); then `None` when C is
-/// empty (nothing to do), else the layouts [`Layout::normalized`]: every stride then either
-/// spans a dimension of 2+ elements, so that it is below its slice's length, or is 0, and so
-/// it fits isize.
-pub(crate) fn prepare(
-    a: Layout,
-    alen: usize,
-    b: Layout,
-    blen: usize,
-    c: Layout,
-    clen: usize,
-) -> Result<Option<(Layout, Layout, Layout)>, LayoutError> {
-    check_gemm(a, alen, b, blen, c, clen)?;
-    if c.rows == 0 || c.cols == 0 {
-        return Ok(None);
+/// C ← β·C over C's layout, never reading C when β = 0 (so that NaN in C stays out): what a
+/// product leaves when A·B contributes nothing (α = 0 or k = 0), on every engine.
+pub fn scale_c(beta: f32, c: &mut [f32], cl: Layout) {
+    for i in 0..cl.rows {
+        for j in 0..cl.cols {
+            let p = i * cl.row_stride + j * cl.col_stride;
+            c[p] = if beta == 0.0 { 0.0 } else { beta * c[p] };
+        }
     }
-    Ok(Some((a.normalized(), b.normalized(), c.normalized())))
 }
 
 /// C ← α·A·B + β·C with matrixmultiply, single-threaded (sigmo threads above it). With β = 0,
@@ -180,7 +188,7 @@ pub(crate) fn prepare(
 /// Shapes that do not chain, views that leave their slices, an output layout that overlaps
 /// itself.
 pub fn sgemm_matrixmultiply(p: Gemm<'_>) -> Result<(), LayoutError> {
-    let Gemm {
+    let Some(Gemm {
         alpha,
         a,
         al,
@@ -189,12 +197,12 @@ pub fn sgemm_matrixmultiply(p: Gemm<'_>) -> Result<(), LayoutError> {
         beta,
         c,
         cl,
-    } = p;
-    let Some((al, bl, cl)) = prepare(al, a.len(), bl, b.len(), cl, c.len())? else {
+    }) = p.prepared()?
+    else {
         return Ok(());
     };
     let st = |s: usize| s as isize;
-    // SAFETY: `check_gemm` proved that every element of A, B and C addressed by these shapes
+    // SAFETY: `Gemm::check` proved that every element of A, B and C addressed by these shapes
     // and strides lies inside its slice (and the strides fit isize, see above), that C
     // addresses no element twice, and C's slice is borrowed mutably, so nothing aliases it.
     unsafe {
@@ -243,7 +251,8 @@ impl SendPtr {
 /// # Errors
 /// As [`sgemm_matrixmultiply`].
 pub fn sgemm_matrixmultiply_column_panels(p: Gemm<'_>, panels: usize) -> Result<(), LayoutError> {
-    let Gemm {
+    use rayon::prelude::*;
+    let Some(Gemm {
         alpha,
         a,
         al,
@@ -252,24 +261,15 @@ pub fn sgemm_matrixmultiply_column_panels(p: Gemm<'_>, panels: usize) -> Result<
         beta,
         c,
         cl,
-    } = p;
-    use rayon::prelude::*;
-    let Some((al, bl, cl)) = prepare(al, a.len(), bl, b.len(), cl, c.len())? else {
+    }) = p.prepared()?
+    else {
         return Ok(());
     };
     if al.cols == 0 {
         // K = 0: C ← β·C, B is not read. (The panel offsets below would step B's pointer past
         // its allocation, which is undefined even when nothing is read.)
-        return sgemm_matrixmultiply(Gemm {
-            alpha,
-            a,
-            al,
-            b,
-            bl,
-            beta,
-            c,
-            cl,
-        });
+        scale_c(beta, c, cl);
+        return Ok(());
     }
     let width = cl.cols.div_ceil(panels.max(1)).next_multiple_of(16);
     let starts: Vec<usize> = (0..cl.cols).step_by(width).collect();
@@ -277,7 +277,7 @@ pub fn sgemm_matrixmultiply_column_panels(p: Gemm<'_>, panels: usize) -> Result<
     let st = |s: usize| s as isize;
     starts.par_iter().for_each(|&j0| {
         let cols = width.min(cl.cols - j0);
-        // SAFETY: `check_gemm` proved every element of A, B and C lies inside its slice and
+        // SAFETY: `Gemm::check` proved every element of A, B and C lies inside its slice and
         // that C addresses no element twice (so strides fit isize, as in
         // `sgemm_matrixmultiply`). This worker reads B's columns j0..j0+cols and writes C's
         // columns j0..j0+cols: the column panels partition C, so no two workers write the same
@@ -311,7 +311,7 @@ pub fn sgemm_matrixmultiply_column_panels(p: Gemm<'_>, panels: usize) -> Result<
 /// As [`sgemm_matrixmultiply`].
 #[cfg(feature = "gemm-crate")]
 pub fn sgemm_gemm_crate(p: Gemm<'_>, threads: usize) -> Result<(), LayoutError> {
-    let Gemm {
+    let Some(Gemm {
         alpha,
         a,
         al,
@@ -320,8 +320,8 @@ pub fn sgemm_gemm_crate(p: Gemm<'_>, threads: usize) -> Result<(), LayoutError> 
         beta,
         c,
         cl,
-    } = p;
-    let Some((al, bl, cl)) = prepare(al, a.len(), bl, b.len(), cl, c.len())? else {
+    }) = p.prepared()?
+    else {
         return Ok(());
     };
     let st = |s: usize| s as isize;
@@ -330,7 +330,7 @@ pub fn sgemm_gemm_crate(p: Gemm<'_>, threads: usize) -> Result<(), LayoutError> 
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: `check_gemm` proved every element of A, B and C lies inside its slice and that C
+    // SAFETY: `Gemm::check` proved every element of A, B and C lies inside its slice and that C
     // addresses no element twice (strides fit isize, as in `sgemm_matrixmultiply`); C is
     // borrowed mutably for the call. The crate computes dst ← α'·dst + β'·lhs·rhs, with its
     // column stride before its row stride: hence the swapped scalars and strides below, and
@@ -364,7 +364,7 @@ pub fn sgemm_gemm_crate(p: Gemm<'_>, threads: usize) -> Result<(), LayoutError> 
 /// OpenBLAS, through CBLAS (feature `openblas`).
 #[cfg(feature = "openblas")]
 pub mod openblas {
-    use super::{check_gemm, Gemm, Layout, LayoutError};
+    use super::{scale_c, Gemm, Layout, LayoutError};
     use std::ffi::{c_char, c_int, CStr};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -518,6 +518,7 @@ pub mod openblas {
     /// As [`super::sgemm_matrixmultiply`], and layouts [`accepts`] refuses (callers fall back
     /// to matrixmultiply for those).
     pub fn sgemm(p: Gemm<'_>, threads: Option<usize>) -> Result<(), LayoutError> {
+        p.check()?;
         let Gemm {
             alpha,
             a,
@@ -528,7 +529,6 @@ pub mod openblas {
             c,
             cl,
         } = p;
-        check_gemm(al, a.len(), bl, b.len(), cl, c.len())?;
         if !accepts(al, bl, cl) {
             return Err(LayoutError(
                 "OpenBLAS needs a unit stride in every operand and a row-major output".into(),
@@ -548,17 +548,12 @@ pub mod openblas {
         // BLAS reads A and B with at least one element of storage even when k = 0.
         if k == 0 {
             // C ← β·C (BLAS would do the same, but keep β = 0 from reading C).
-            for i in 0..m {
-                for j in 0..n {
-                    let p = i * cl.row_stride + j * cl.col_stride;
-                    c[p] = if beta == 0.0 { 0.0 } else { beta * c[p] };
-                }
-            }
+            scale_c(beta, c, cl);
             return Ok(());
         }
         let cp = c.as_mut_ptr();
         locked(threads, || {
-            // SAFETY: `check_gemm` proved every addressed element of A, B and C lies inside
+            // SAFETY: `Gemm::check` proved every addressed element of A, B and C lies inside
             // its slice and C addresses no element twice; `accepts` proved each operand is, in
             // row-major terms, a plain or transposed matrix with a leading dimension at least
             // its row length that fits c_int, which is exactly what cblas_sgemm reads and

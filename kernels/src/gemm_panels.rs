@@ -20,7 +20,7 @@
 //! give the same bits, and so do one thread and several. Accuracy: the ordinary recursive
 //! sum, |error| ≤ k·ε·Σₚ|A(i,p)·B(p,j)| (+ one rounding for α and one for β).
 
-use crate::gemm::{prepare, Gemm, Layout, LayoutError};
+use crate::gemm::{scale_c, Gemm, Layout, LayoutError};
 use crate::simd::Simd;
 
 /// Rows of C per block: one of these, the one that computes the fewest rows in all (a block
@@ -45,15 +45,15 @@ const NR: usize = 2;
 /// register of columns, twice the rows, the same 8 accumulators.
 const NARROW_RB: usize = 8;
 
-/// Whether the engine takes these layouts: C's columns contiguous (unit column stride, or
-/// one column). B may have any layout (its panels are copied from it).
-pub fn panel_gemm_accepts(_bl: Layout, cl: Layout) -> bool {
+/// Whether the engine takes a C of this layout: its columns contiguous (unit column stride,
+/// or one column). A and B may have any layout (B's panels are copied from it).
+pub fn panel_gemm_accepts(cl: Layout) -> bool {
     cl.cols <= 1 || cl.col_stride == 1
 }
 
 #[inline(always)]
 pub(crate) fn sgemm_panels<S: Simd>(s: S, p: Gemm<'_>) -> Result<(), LayoutError> {
-    let Gemm {
+    let Some(Gemm {
         alpha,
         a,
         al,
@@ -62,11 +62,11 @@ pub(crate) fn sgemm_panels<S: Simd>(s: S, p: Gemm<'_>) -> Result<(), LayoutError
         beta,
         c,
         cl,
-    } = p;
-    let Some((al, bl, cl)) = prepare(al, a.len(), bl, b.len(), cl, c.len())? else {
+    }) = p.prepared()?
+    else {
         return Ok(());
     };
-    if !panel_gemm_accepts(bl, cl) {
+    if !panel_gemm_accepts(cl) {
         return Err(LayoutError(format!(
             "sigmo's GEMM engine needs C with contiguous rows; C is {}×{} with strides ({}, {})",
             cl.rows, cl.cols, cl.row_stride, cl.col_stride
@@ -75,14 +75,7 @@ pub(crate) fn sgemm_panels<S: Simd>(s: S, p: Gemm<'_>) -> Result<(), LayoutError
     let (m, k, n) = (cl.rows, al.cols, cl.cols);
     if alpha == 0.0 || k == 0 {
         // A·B contributes nothing (A and B are not read): C ← β·C.
-        for i in 0..m {
-            let row = &mut c[i * cl.row_stride..][..n];
-            if beta == 0.0 {
-                row.fill(0.0);
-            } else {
-                row.iter_mut().for_each(|x| *x *= beta);
-            }
-        }
+        scale_c(beta, c, cl);
         return Ok(());
     }
     let strided = bl.cols > 1 && bl.col_stride != 1;

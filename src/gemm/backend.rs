@@ -28,11 +28,12 @@ pub enum Backend {
     /// The `gemm` crate, the engine under faer and candle (cargo feature `gemm-crate`), kept
     /// for comparison (0.19 with its `x86-v4` feature: AVX-512 kernels on stable Rust).
     GemmCrate,
-    /// sigmo's own engine ([`crate::gemm::Engine::Sigmo`]: B packed into column panels, 4×2
-    /// register blocks) for every product whose C has contiguous rows, split by rows over
-    /// sigmo's threads; matrixmultiply for any other C. Always compiled; what the trainer
-    /// runs by default ([`Backend::for_training`]), since it is the fastest at every MLP
-    /// shape measured (README, "GEMM").
+    /// sigmo's own engine ([`crate::gemm::Engine::Sigmo`]: B packed into column panels,
+    /// blocks of 4 to 6 rows × 2 registers) for every product whose C has contiguous rows,
+    /// split by rows over sigmo's threads; matrixmultiply for any other C. Always compiled;
+    /// what the trainer runs by default ([`Backend::for_training`]), since it was the fastest
+    /// at the MLP shapes measured on a quiet host (at two threads on a busy one matrixmultiply
+    /// can be ahead; README, "GEMM").
     Sigmo,
 }
 

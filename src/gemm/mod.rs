@@ -103,16 +103,10 @@ impl Backend {
     }
 }
 
-/// C ← β·C, never reading C when β = 0.
+/// C ← β·C, never reading C when β = 0 (`sigmo_kernels::gemm::scale_c` on the view's parts).
 pub(crate) fn scale(beta: f32, c: &mut MatMut<'_>) {
-    let (rows, cols, rs, cs) = (c.rows(), c.cols(), c.row_stride(), c.col_stride());
-    let (data, _) = c.parts();
-    for i in 0..rows {
-        for j in 0..cols {
-            let p = i * rs + j * cs;
-            data[p] = if beta == 0.0 { 0.0 } else { beta * data[p] };
-        }
-    }
+    let (data, cl) = c.parts();
+    sigmo_kernels::gemm::scale_c(beta, data, cl);
 }
 
 pub(crate) fn check_shapes(

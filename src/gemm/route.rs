@@ -37,7 +37,7 @@ impl Backend {
     /// fit for this CPU ([`crate::openblas::routing`]), matrixmultiply otherwise. (Called from inside a rayon worker, OpenBLAS runs on one thread: the two
     /// pools never nest.)
     pub fn engine_for(&self, a: &MatRef<'_>, b: &MatRef<'_>, c: &MatMut<'_>) -> Engine {
-        let accepts = sigmo_kernels::gemm::panel_gemm_accepts(b.parts().1, layout_of(c));
+        let accepts = sigmo_kernels::gemm::panel_gemm_accepts(layout_of(c));
         let short = a.rows() <= SMALL_MAX_SIDE || a.cols() <= SMALL_MAX_SIDE;
         if accepts && (*self == Backend::Sigmo || (short && flops(a, b) < PARALLEL_MIN_FLOPS)) {
             return Engine::Sigmo;
